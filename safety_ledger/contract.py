@@ -72,6 +72,7 @@ class FileSpec:
     # (column, column) pairs: the first must not be after the second (row-level rule)
     not_after: tuple[tuple[str, str], ...] = field(default=())
     fatal_iff_grade5: bool = False
+    contract: str = "site-submission-v1"
 
     @property
     def column_names(self) -> tuple[str, ...]:

@@ -4,6 +4,8 @@ Layout (one immutable file per ingested batch, never rewritten):
 
     events/<table>/<batch_id>.parquet      table in TABLES below
     events/submissions/<batch_id>.parquet  the ledger: written last, it commits the batch
+    events/literature/<batch_id>.parquet   publications of one literature drop
+    events/literature_drops/<batch_id>.parquet   the literature ledger, written last
     quarantine/<batch_id>.parquet          rows that broke a rule, with machine-readable rules
 
 A batch's event and quarantine files count only once its ledger file exists (the
@@ -134,6 +136,22 @@ LITERATURE = pa.schema([
 ])
 
 
+LITERATURE_DROPS = pa.schema([
+    ("batch_id", pa.string()),
+    ("drop_id", pa.string()),
+    ("manifest_sha256", pa.string()),
+    ("exported_at", TS),
+    ("ingested_at", TS),
+    ("status", pa.string()),          # accepted | rejected
+    ("reason", pa.string()),
+    ("rule", pa.string()),
+    ("rows", pa.int64()),
+    ("events", pa.int64()),
+    ("duplicates", pa.int64()),
+    ("quarantined", pa.int64()),
+])
+
+
 def schema(table: str) -> pa.Schema:
     """Arrow schema of one event table (lineage columns first, then the record)."""
     if table == "submissions":
@@ -142,6 +160,8 @@ def schema(table: str) -> pa.Schema:
         return LITERATURE
     if table == "quarantine":
         return QUARANTINE
+    if table == "literature_drops":
+        return LITERATURE_DROPS
     return pa.schema(LINEAGE + RECORD_COLUMNS[table])
 
 

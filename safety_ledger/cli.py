@@ -1,0 +1,138 @@
+"""The `safety-ledger` command. Each subcommand is a thin call into the core."""
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from .home import Home
+
+
+def _home(args) -> Home:
+    return Home.from_env(args.home)
+
+
+def _as_of(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise SystemExit(f"--as-of {text!r} is not an ISO 8601 time, e.g. 2025-03-31T23:59:59+00:00")
+    if ts.tzinfo is None:
+        raise SystemExit(f"--as-of {text!r} needs an offset, e.g. 2025-03-31T23:59:59+00:00")
+    return ts
+
+
+def cmd_ingest(args) -> int:
+    from .ingest import ingest_landing
+
+    reports = ingest_landing(_home(args), Path(args.landing) if args.landing else None)
+    accepted = [r for r in reports if r.status == "accepted"]
+    rejected = [r for r in reports if r.status == "rejected"]
+    print(f"{len(accepted)} accepted, {len(rejected)} rejected, "
+          f"{sum(r.status == 'skipped' for r in reports)} already ingested, "
+          f"{sum(r.status == 'waiting' for r in reports)} still being written; "
+          f"{sum(r.events for r in accepted)} events, {sum(r.duplicates for r in accepted)} duplicates, "
+          f"{sum(r.quarantined for r in accepted)} quarantined rows")
+    return 0
+
+
+def cmd_ingest_literature(args) -> int:
+    from .literature import ingest_literature
+
+    reports = ingest_literature(_home(args), Path(args.directory) if args.directory else None)
+    print(f"{sum(r.status == 'accepted' for r in reports)} literature drop(s) accepted, "
+          f"{sum(r.status == 'rejected' for r in reports)} rejected")
+    return 0
+
+
+def cmd_build(args) -> int:
+    from .build import build
+
+    summary = build(_home(args), as_of=_as_of(args.as_of), out=Path(args.out) if args.out else None)
+    print(f"published {summary.path}")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from . import generator
+
+    knobs = {k: v for k, v in vars(args).items() if k not in ("func", "home", "out")}
+    generator.generate(Path(args.out), **knobs)
+    return 0
+
+
+def cmd_suites(args) -> int:
+    from . import suites
+
+    if args.check:
+        drift = suites.drifted()
+        if drift:
+            print(f"expectations/ differs from the contract for: {', '.join(drift)}; "
+                  "run `safety-ledger suites` and commit the result", file=sys.stderr)
+            return 1
+        print("expectations/ matches the contract")
+        return 0
+    for p in suites.write_all():
+        print(f"wrote {p}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import demo
+
+    return demo(_home(args), serve=not args.no_dashboard, port=args.port)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="safety-ledger", description=__doc__)
+    p.add_argument("--home", help="state folder (default $SAFETY_LEDGER_HOME, else ./var)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("ingest", help="ingest every complete submission in the landing area")
+    s.add_argument("landing", nargs="?", help="landing folder (default <home>/landing)")
+    s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("ingest-literature", help="ingest literature drops")
+    s.add_argument("directory", nargs="?", help="folder of drops (default <home>/literature)")
+    s.set_defaults(func=cmd_ingest_literature)
+
+    s = sub.add_parser("build", help="rebuild and publish the DuckDB warehouse from the events")
+    s.add_argument("--as-of", help="use only events ingested by this time (ISO 8601 with offset)")
+    s.add_argument("--out", help="warehouse file (default <home>/warehouse/safety.duckdb)")
+    s.set_defaults(func=cmd_build)
+
+    s = sub.add_parser("generate", help="write deterministic synthetic site submissions")
+    s.add_argument("--out", required=True, help="landing folder to write into")
+    from . import generator
+    generator.add_arguments(s)
+    s.set_defaults(func=cmd_generate)
+
+    s = sub.add_parser("suites", help="write expectations/ from the contract (--check: verify)")
+    s.add_argument("--check", action="store_true")
+    s.set_defaults(func=cmd_suites)
+
+    s = sub.add_parser("demo", help="seed + synthetic sites + literature -> ingest -> build -> dashboard")
+    s.add_argument("--no-dashboard", action="store_true", help="stop after the build")
+    s.add_argument("--port", type=int, default=8501)
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except OSError as e:
+        # a full disk or a read-only home: say what and where, no traceback
+        print(f"safety-ledger: {e.strerror or e} ({e.filename or ''}); nothing was committed for the "
+              "batch in progress: fix the cause and run the command again", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Reads one contract CSV: UTF-8 (BOM allowed), RFC 4180 quoting, one header row.
+
+Cells come back as strings, an empty cell as None. A problem that spoils the whole
+file (encoding, header) raises FileRejected; a row with the wrong number of cells is
+returned for quarantine, not raised.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+
+class FileRejected(Exception):
+    """The whole file, and so its submission, cannot be accepted."""
+
+    def __init__(self, rule: str, message: str):
+        super().__init__(message)
+        self.rule = rule
+        self.message = message
+
+
+@dataclass
+class Row:
+    number: int                    # 1-based data row (header excluded)
+    cells: dict[str, str | None]   # by column name; None for an empty cell
+    shape_error: str | None = None  # set when the row has the wrong number of cells
+
+
+def _records(path: Path) -> Iterator[list[str]]:
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            for record in csv.reader(f, strict=True):
+                if record:  # a blank line is not a record
+                    yield record
+    except UnicodeDecodeError as e:
+        raise FileRejected("file.encoding",
+                           f"{path.name} is not valid UTF-8 (byte {e.start}): export it as UTF-8") from e
+    except csv.Error as e:
+        raise FileRejected("file.csv_syntax",
+                           f"{path.name} is not valid RFC 4180 CSV ({e}): check quoting") from e
+
+
+def count_rows(path: Path) -> int:
+    """Number of data records (header excluded), as the manifest states it."""
+    return max(sum(1 for _ in _records(path)) - 1, 0)
+
+
+def read_rows(path: Path, expected_columns: Sequence[str]) -> list[Row]:
+    records = _records(path)
+    header = next(records, None)
+    if header is None:
+        raise FileRejected("file.header_missing", f"{path.name} is empty: it needs at least its header row")
+    header = [h.strip() for h in header]
+    unknown = [h for h in header if h not in expected_columns]
+    missing = [c for c in expected_columns if c not in header]
+    duplicated = sorted({h for h in header if header.count(h) > 1})
+    if unknown or missing or duplicated:
+        parts = []
+        if unknown:
+            parts.append(f"unknown column(s) {', '.join(unknown)}")
+        if missing:
+            parts.append(f"missing column(s) {', '.join(missing)}")
+        if duplicated:
+            parts.append(f"repeated column(s) {', '.join(duplicated)}")
+        raise FileRejected("file.header",
+                           f"{path.name} header has {'; '.join(parts)}: the header must have exactly "
+                           f"the columns {', '.join(expected_columns)} (any order)")
+    rows = []
+    for number, record in enumerate(records, start=1):
+        if len(record) != len(header):
+            rows.append(Row(number, dict(zip(header, [c or None for c in record])),
+                            f"{len(record)} cells where the header has {len(header)}"))
+            continue
+        rows.append(Row(number, {h: (c if c != "" else None) for h, c in zip(header, record)}))
+    return rows

@@ -1,0 +1,42 @@
+"""Keyed HMAC pseudonyms for patient_ref: the raw reference never leaves ingestion.
+
+The key comes from $SAFETY_LEDGER_SECRET, else from `<home>/secret.key`, created once
+with mode 0600. The same key gives the same pseudonym across submissions and runs.
+Pseudonyms are namespaced by site, since a patient_ref is only unique within a site.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+ENV_VAR = "SAFETY_LEDGER_SECRET"
+
+
+def load_key(key_file: Path) -> bytes:
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return env.encode("utf-8")
+    if key_file.exists():
+        return key_file.read_bytes().strip()
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, secrets.token_hex(32).encode("ascii"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return key_file.read_bytes().strip()
+
+
+class Pseudonymizer:
+    def __init__(self, key: bytes):
+        self._key = key
+
+    def __call__(self, site_id: str, patient_ref: str | None) -> str | None:
+        if patient_ref is None:
+            return None
+        mac = hmac.new(self._key, f"{site_id}\x1f{patient_ref}".encode("utf-8"), hashlib.sha256)
+        return "P-" + mac.hexdigest()[:24]
