@@ -23,6 +23,7 @@ from . import event_schema
 from .atomic import atomic_path
 from .home import Home
 
+# ledger name -> the folder under events/ holding its rows
 LEDGERS = {"submissions": "submissions", "literature": "literature_drops"}
 
 
@@ -37,7 +38,7 @@ def write_table(path: Path, table: pa.Table) -> None:
 
 def read_ledger(home: Home, ledger: str = "submissions") -> list[dict]:
     """Every committed ledger row, oldest first."""
-    files = sorted(table_dir(home, ledger).glob("*.parquet"))
+    files = sorted(table_dir(home, LEDGERS[ledger]).glob("*.parquet"))
     if not files:
         return []
     rows = pa.concat_tables([pq.read_table(f) for f in files]).to_pylist()
@@ -73,7 +74,7 @@ def commit_batch(home: Home, batch_id: str, events: dict[str, pa.Table], quarant
     if quarantine is not None and quarantine.num_rows:
         write_table(home.quarantine / f"{batch_id}.parquet", quarantine)
     schema = event_schema.SUBMISSIONS if ledger == "submissions" else event_schema.LITERATURE_DROPS
-    write_table(table_dir(home, LEDGERS.get(ledger, ledger)) / f"{batch_id}.parquet",
+    write_table(table_dir(home, LEDGERS[ledger]) / f"{batch_id}.parquet",
                 pa.Table.from_pylist([ledger_row], schema=schema))
 
 

@@ -112,11 +112,12 @@ def pseudonymize_cells(spec: contract.FileSpec, site_id: str, rows: list[Row], p
             row.cells["ref"] = pseudo(site_id, row.cells.get("ref"))
 
 
-def _batch_id(site_id: str, submission_id: str, manifest_sha256: str) -> str:
-    return hashlib.sha256(f"{site_id}\x1f{submission_id}\x1f{manifest_sha256}".encode()).hexdigest()[:24]
+def batch_id_of(*parts: str) -> str:
+    """A batch's id, derived from what it is: re-running the same input gives the same id."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
 
 
-class _Quarantine:
+class Quarantine:
     def __init__(self, batch_id: str, site_id: str, submission_id: str, ingested_at: datetime):
         self.rows: list[dict] = []
         self._base = dict(batch_id=batch_id, site_id=site_id, submission_id=submission_id, ingested_at=ingested_at)
@@ -139,8 +140,8 @@ def _violation_reason(row: Row, violations) -> str:
     return "; ".join(parts)
 
 
-def _ingest_file(home: Home, spec: contract.FileSpec, rows: list[Row], site_id: str, run_name: str,
-                 lineage: dict, seen: dict[tuple, str], quarantine: _Quarantine) -> tuple[pa.Table, FileCounts]:
+def ingest_file(home: Home, spec: contract.FileSpec, rows: list[Row], run_name: str, lineage: dict, seen: dict[tuple, str], quarantine: Quarantine) -> tuple[pa.Table, FileCounts]:
+    """Validate one file's rows and sort each into event, duplicate or quarantine."""
     from .validation import validate  # GX is slow to import: only when there is work
 
     counts = FileCounts(rows=len(rows))
@@ -190,7 +191,7 @@ def ingest_submission(home: Home, folder: Path, pseudo: Pseudonymizer, ledger: l
     except SubmissionRejected as e:
         report.reason, report.rule = e.message, e.rule
         manifest = None
-    batch_id = _batch_id(site_id, submission_id, manifest.sha256 if manifest else
+    batch_id = batch_id_of(site_id, submission_id, manifest.sha256 if manifest else
                          hashlib.sha256((folder / contract.MANIFEST).read_bytes()).hexdigest()
                          if (folder / contract.MANIFEST).is_file() else "")
     report.batch_id = batch_id
@@ -207,7 +208,7 @@ def ingest_submission(home: Home, folder: Path, pseudo: Pseudonymizer, ledger: l
 
     files: dict[str, FileCounts] = {}
     events: dict[str, pa.Table] = {}
-    quarantine = _Quarantine(batch_id, site_id, submission_id, ingested_at)
+    quarantine = Quarantine(batch_id, site_id, submission_id, ingested_at)
     if manifest is not None:
         lineage = dict(batch_id=batch_id, site_id=site_id, submission_id=submission_id, ingested_at=ingested_at)
         try:
@@ -218,8 +219,8 @@ def ingest_submission(home: Home, folder: Path, pseudo: Pseudonymizer, ledger: l
                 pseudonymize_cells(spec, site_id, rows, pseudo)
                 table = event_schema.TABLE_OF_FILE[spec.file]
                 seen = event_store.versions(home, table, site_id, key_columns(spec))
-                events[table], files[spec.file] = _ingest_file(
-                    home, spec, rows, site_id, f"{site_id}__{submission_id}", lineage, seen, quarantine)
+                events[table], files[spec.file] = ingest_file(
+                    home, spec, rows, f"{site_id}__{submission_id}", lineage, seen, quarantine)
                 progress(f"  {site_id}/{submission_id} {spec.file}: {files[spec.file].rows} rows")
             report.status = "accepted"
         except FileRejected as e:

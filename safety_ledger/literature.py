@@ -3,7 +3,19 @@ samples/literature/README.md. Ingested like a site submission: manifest checked,
 rows validated by the `publications` GX suite, accepted rows written as events."""
 from __future__ import annotations
 
-from . import contract
+import hashlib
+import re
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import contract, event_store
+from .csv_reader import FileRejected, read_rows
+from .home import Home
+from .ingest import FileCounts, Progress, Quarantine, batch_id_of, ingest_file
+from .manifest import SubmissionRejected, load_manifest
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 STUDY_TYPES = ("case_report", "phase1", "phase1b_2", "phase2", "phase3", "real_world",
                "health_economics", "review", "other")
@@ -16,3 +28,95 @@ PUBLICATIONS = contract.FileSpec("publications.csv", "publication", "publication
     contract.Column("key_finding", "string", nullable=True, max_length=1000),
     contract.RECORDED_AT,
 ), contract="literature-drop-v1")
+
+
+@dataclass
+class DropReport:
+    drop_id: str
+    status: str                      # accepted | rejected | skipped | waiting
+    batch_id: str | None = None
+    reason: str | None = None
+    rule: str | None = None
+    rows: int = 0
+    events: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def line(self) -> str:
+        if self.status == "accepted":
+            return (f"accepted  literature/{self.drop_id}: {self.rows} rows = {self.events} events + "
+                    f"{self.duplicates} duplicates + {self.quarantined} quarantined")
+        if self.status == "rejected":
+            return f"REJECTED  literature/{self.drop_id}: {self.reason} [{self.rule}]"
+        return f"{self.status:<9} literature/{self.drop_id}: {self.reason}"
+
+
+def ingest_drop(home: Home, folder: Path, ledger: list[dict], progress: Progress = print) -> DropReport:
+    drop_id = folder.name
+    ingested_at = datetime.now(timezone.utc)
+    report = DropReport(drop_id, "rejected")
+    counts = FileCounts()
+    events = None
+    try:
+        if not ID_PATTERN.match(drop_id):
+            raise SubmissionRejected("folder.drop_id", f"drop folder name {drop_id!r} is not 1-64 characters "
+                                     "of A-Z a-z 0-9 _ -: rename the folder")
+        manifest = load_manifest(folder, id_keys=("drop_id",), known_files=(PUBLICATIONS.file,))
+    except SubmissionRejected as e:
+        manifest, report.reason, report.rule = None, e.message, e.rule
+    manifest_path = folder / contract.MANIFEST
+    report.batch_id = batch_id_of("literature", drop_id, manifest.sha256 if manifest else
+                                  hashlib.sha256(manifest_path.read_bytes()).hexdigest()
+                                  if manifest_path.is_file() else "")
+    if any(r["batch_id"] == report.batch_id for r in ledger):
+        report.status, report.reason = "skipped", "already ingested"
+        return report
+    quarantine = Quarantine(report.batch_id, "literature", drop_id, ingested_at)
+    if manifest is not None and PUBLICATIONS.file in manifest.files:
+        try:
+            rows = read_rows(folder / PUBLICATIONS.file, PUBLICATIONS.column_names)
+            seen = event_store.versions(home, "literature", None, ["publication_id"], ledger="literature")
+            lineage = dict(batch_id=report.batch_id, drop_id=drop_id, ingested_at=ingested_at)
+            events, counts = ingest_file(home, PUBLICATIONS, rows, f"literature__{drop_id}", lineage, seen,
+                                         quarantine)
+            report.status = "accepted"
+        except FileRejected as e:
+            report.reason, report.rule = e.message, e.rule
+            quarantine.rows.clear()
+    elif manifest is not None:
+        report.status = "accepted"
+    report.rows, report.events, report.duplicates, report.quarantined = (
+        counts.rows, counts.events, counts.duplicates, counts.quarantined)
+    event_store.commit_batch(home, report.batch_id, {"literature": events} if events is not None else {},
+                             quarantine.table(), {
+        "batch_id": report.batch_id, "drop_id": drop_id,
+        "manifest_sha256": manifest.sha256 if manifest else None,
+        "exported_at": manifest.exported_at if manifest else None, "ingested_at": ingested_at,
+        "status": report.status, "reason": report.reason, "rule": report.rule, "rows": report.rows,
+        "events": report.events, "duplicates": report.duplicates, "quarantined": report.quarantined},
+        ledger="literature")
+    return report
+
+
+def ingest_literature(home: Home, directory: Path | None = None, progress: Progress = print) -> list[DropReport]:
+    """Ingest every complete, not yet ingested literature drop under `directory`."""
+    home.ensure()
+    directory = Path(directory) if directory else home.literature_landing
+    reports = []
+    with event_store.ingest_lock(home, progress):
+        ledger = event_store.read_ledger(home, "literature")
+        drops = sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+            if directory.is_dir() else []
+        for folder in drops:
+            if not (folder / contract.MANIFEST).exists():
+                reports.append(DropReport(folder.name, "waiting", reason="no manifest.json yet"))
+                continue
+            report = ingest_drop(home, folder, ledger, progress)
+            if report.status != "skipped":
+                ledger = event_store.read_ledger(home, "literature")
+            progress(report.line())
+            reports.append(report)
+    return reports

@@ -23,8 +23,7 @@ class SubmissionRejected(Exception):
 
 @dataclass(frozen=True)
 class Manifest:
-    site_id: str
-    submission_id: str
+    ids: dict[str, str]         # e.g. {"site_id": ..., "submission_id": ...}
     exported_at: datetime
     files: dict[str, dict]      # file name -> {"sha256", "rows"}
     sha256: str                 # of manifest.json's bytes
@@ -108,5 +107,5 @@ def load_manifest(folder: Path, files_key: str = "files", id_keys=("site_id", "s
         if n != entry["rows"]:
             raise SubmissionRejected("file.row_count", f"{name} has {n} data rows, manifest says "
                                      f"{entry['rows']}: re-export the submission")
-    return Manifest(expected_ids[0], expected_ids[-1], exported_at, dict(files),
+    return Manifest(dict(zip(id_keys, expected_ids)), exported_at, dict(files),
                     hashlib.sha256(raw).hexdigest())
