@@ -4,8 +4,8 @@ One task wraps ``safety_ledger.ingest.ingest_landing``: every complete submissio
 ledger becomes events (or quarantine rows) and one ledger row. A rejected submission is the
 site's mistake, not a pipeline failure: it is logged with what the site must do, and the task
 still succeeds. The task updates the ``SUBMISSION_EVENTS`` asset (which schedules
-``build_warehouse``) only when it wrote something to the ledger; when there was nothing new it
-ends as *skipped*, so the warehouse is not rebuilt for nothing.
+``build_warehouse``) only when it wrote something to the ledger, i.e. a submission was accepted
+or rejected; with nothing new it ends as *skipped*, so the warehouse is not rebuilt for nothing.
 """
 from __future__ import annotations
 
@@ -39,16 +39,19 @@ def ingest_site_submissions():
         reports = ingest_landing(home, progress=log.info)
         for r in reports:
             if r.status == "rejected":
+                rule = getattr(r, "rule", None)
                 log.warning(
-                    "REJECTED site=%s submission=%s: %s -- nothing of it was ingested; the site "
-                    "must fix it and send it again as a new submission",
-                    r.site_id, r.submission_id, r.reason)
+                    "REJECTED site=%s submission=%s: %s%s -- nothing of it was ingested; site %s "
+                    "must fix it and send it again",
+                    r.site_id, r.submission_id, r.reason, f" [{rule}]" if rule else "", r.site_id)
             else:
                 log.info("%s site=%s submission=%s rows=%s events=%s duplicates=%s quarantined=%s%s",
                          r.status.upper(), r.site_id, r.submission_id, r.rows, r.events,
                          r.duplicates, r.quarantined, f" ({r.reason})" if r.reason else "")
-        if not any(r.status != "skipped" for r in reports):
-            raise AirflowSkipException("no new submission in the landing folder")
+        # accepted and rejected submissions both commit a ledger row; skipped (already
+        # ingested) and waiting (manifest not there yet) ones change nothing.
+        if not any(r.status in ("accepted", "rejected") for r in reports):
+            raise AirflowSkipException("nothing new in the landing folder")
         return [r.as_dict() for r in reports]
 
     ingest()
