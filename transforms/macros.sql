@@ -1,0 +1,78 @@
+-- Shared SQL: the one way of computing each thing used by more than one model.
+-- Run by safety_ledger/build.py before transforms/staging.  The macros are stored in
+-- the warehouse file, so an analyst can call them too.
+--
+-- Not here: binom_quantile(q, n, p), the exact binomial quantile behind the funnel
+-- limits.  It is a Python function (scipy.stats.binom.ppf) registered on the build's
+-- connection only, so only marts.reaction_rate_by_site calls it and it is a TABLE.
+
+-- A rate: x / n, NULL (never 0, never an error) when n is 0.
+CREATE OR REPLACE MACRO rate(x, n) AS
+    CASE WHEN n > 0 THEN x::DOUBLE / n END;
+
+-- 95% Wilson score interval of x successes in n trials, z = 1.959964 (marts-v1).
+--   centre    = (p + z^2/(2n)) / (1 + z^2/n)
+--   half      = z * sqrt(p(1-p)/n + z^2/(4n^2)) / (1 + z^2/n)
+--   interval  = centre -/+ half;   NULL when n is 0.
+CREATE OR REPLACE MACRO wilson_z() AS 1.959964::DOUBLE;
+
+CREATE OR REPLACE MACRO wilson_centre(x, n) AS
+    CASE WHEN n > 0 THEN
+        (x::DOUBLE / n + wilson_z() ^ 2 / (2 * n)) / (1 + wilson_z() ^ 2 / n)
+    END;
+
+CREATE OR REPLACE MACRO wilson_half(x, n) AS
+    CASE WHEN n > 0 THEN
+        wilson_z() * sqrt((x::DOUBLE / n) * (1 - x::DOUBLE / n) / n + wilson_z() ^ 2 / (4 * n ^ 2))
+        / (1 + wilson_z() ^ 2 / n)
+    END;
+
+-- Clamped to [0, 1] against rounding at x = 0 and x = n.
+CREATE OR REPLACE MACRO wilson_low(x, n) AS greatest(0.0, wilson_centre(x, n) - wilson_half(x, n));
+CREATE OR REPLACE MACRO wilson_high(x, n) AS least(1.0, wilson_centre(x, n) + wilson_half(x, n));
+
+-- Regimen class of an infusion from its combination list (marts-v1), with the agent
+-- groups of site-submission-v1's vocabulary (tests check them against contract.py):
+--   empty list (or NULL)          -> monotherapy
+--   C and T (B or not)            -> chemo_tki
+--   C and B, no T                 -> chemo_bevacizumab
+--   C only                        -> chemotherapy
+--   T, no C (B or not)            -> tki
+--   anything else (B alone; only radiotherapy / other) -> other
+-- radiotherapy and other never change a class that C, B or T set.
+CREATE OR REPLACE MACRO has_chemotherapy(combination) AS
+    list_has_any(coalesce(combination, []::VARCHAR[]),
+                 ['capecitabine', 'oxaliplatin', 's1', 'paclitaxel', 'nab_paclitaxel',
+                  'docetaxel', 'carboplatin', 'cisplatin', 'fluorouracil', 'etoposide',
+                  'pemetrexed', 'gemcitabine', 'irinotecan', 'leucovorin']);
+
+CREATE OR REPLACE MACRO has_bevacizumab(combination) AS
+    list_has_any(coalesce(combination, []::VARCHAR[]), ['bevacizumab']);
+
+CREATE OR REPLACE MACRO has_tki(combination) AS
+    list_has_any(coalesce(combination, []::VARCHAR[]),
+                 ['apatinib', 'lenvatinib', 'anlotinib', 'regorafenib', 'fruquintinib']);
+
+CREATE OR REPLACE MACRO regimen_class(combination) AS
+    CASE
+        WHEN len(coalesce(combination, []::VARCHAR[])) = 0 THEN 'monotherapy'
+        WHEN has_chemotherapy(combination) AND has_tki(combination) THEN 'chemo_tki'
+        WHEN has_chemotherapy(combination) AND has_bevacizumab(combination) THEN 'chemo_bevacizumab'
+        WHEN has_chemotherapy(combination) THEN 'chemotherapy'
+        WHEN has_tki(combination) THEN 'tki'
+        ELSE 'other'
+    END;
+
+-- Rechallenge tier of one infusion (marts-v1): failed = not completed, or any reaction
+-- of grade 3 or more; tolerated = completed with no reaction; breakthrough = completed
+-- with reactions all of grade 1 or 2.  A NULL `completed` counts as not completed.
+CREATE OR REPLACE MACRO infusion_outcome(completed, reactions, max_grade) AS
+    CASE
+        WHEN NOT coalesce(completed, false) OR coalesce(max_grade, 0) >= 3 THEN 'failed'
+        WHEN reactions = 0 THEN 'tolerated'
+        ELSE 'breakthrough'
+    END;
+
+-- Index grade band of a rechallenge row.
+CREATE OR REPLACE MACRO grade_band(max_grade) AS
+    CASE WHEN max_grade >= 3 THEN '3+' ELSE '1-2' END;
