@@ -1,8 +1,9 @@
 """Ingest literature drops from ``$SAFETY_LEDGER_HOME/literature`` once a day.
 
 One task wraps ``safety_ledger.literature.ingest_literature``. It updates the
-``LITERATURE_EVENTS`` asset (which schedules ``build_warehouse``) only when a drop was
-ingested; with nothing new it ends as *skipped*.
+``LITERATURE_EVENTS`` asset (which schedules ``build_warehouse``) only when it wrote something to
+the literature ledger, i.e. a drop was accepted or rejected; with nothing new it ends as
+*skipped*. A rejected drop is logged as a warning and does not fail the task.
 """
 from __future__ import annotations
 
@@ -33,12 +34,19 @@ def ingest_literature():
 
         home = Home.from_env()
         log.info("ingesting %s", home.literature_landing)
-        reports = [r.as_dict() for r in ingest_drops(home, progress=log.info)]
+        reports = ingest_drops(home, progress=log.info)
         for r in reports:
-            log.info("drop: %s", r)
-        if all(r.get("status") in ("skipped", "waiting") for r in reports):
+            if r.status == "rejected":
+                log.warning("REJECTED literature drop=%s: %s [%s] -- nothing of it was ingested; "
+                            "fix the drop and put it in again", r.drop_id, r.reason, r.rule)
+            else:
+                log.info("%s literature drop=%s rows=%s events=%s duplicates=%s quarantined=%s%s",
+                         r.status.upper(), r.drop_id, r.rows, r.events, r.duplicates,
+                         r.quarantined, f" ({r.reason})" if r.reason else "")
+        # accepted and rejected drops both commit a ledger row; skipped and waiting ones don't
+        if not any(r.status in ("accepted", "rejected") for r in reports):
             raise AirflowSkipException("no new literature drop")
-        return reports
+        return [r.as_dict() for r in reports]
 
     ingest()
 
