@@ -1,0 +1,35 @@
+# safety-ledger: the two front-door commands are `make demo` and `make test`.
+# Only python3 is needed: uv is bootstrapped into .tools/ when it is not on PATH.
+SHELL := /bin/bash
+UV_VERSION := 0.13.9
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+export SAFETY_LEDGER_HOME ?= $(CURDIR)/var
+export UV_FROZEN := 1
+
+.PHONY: demo test bench screenshots sync suites clean
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	touch $@
+
+sync: .venv/.synced
+
+demo: sync  ## pipeline on the bundled sample, then the dashboard on http://localhost:8501
+	$(UV) run safety-ledger demo
+
+test: sync  ## the whole test suite (Airflow DAGs, GX suites, DuckDB, Streamlit AppTest)
+	$(UV) run pytest -q
+
+suites: sync  ## regenerate expectations/ from the contract
+	$(UV) run safety-ledger suites
+
+screenshots: sync  ## headless-Chromium screenshots of every dashboard page (installs chromium)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	$(UV) run python scripts/screenshots.py
+
+clean:
+	rm -rf var .venv .tools
