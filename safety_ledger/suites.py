@@ -56,7 +56,7 @@ def expectations_for(spec: contract.FileSpec) -> list[dict]:
                             f"{c.name} must be one of {', '.join(c.vocabulary)}",
                             column=c.name, value_set=list(c.vocabulary)))
         if c.kind == "list":
-            token = "(" + "|".join(re.escape(v) for v in c.vocabulary) + ")"
+            token = "(?:" + "|".join(re.escape(v) for v in c.vocabulary) + ")"
             out.append(_exp("expect_column_values_to_match_regex", f"{rule}.vocabulary",
                             f"every token of {c.name} must be one of {', '.join(c.vocabulary)}",
                             column=c.name, regex=f"^{token}(;{token})*$"))

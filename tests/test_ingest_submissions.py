@@ -1,0 +1,202 @@
+"""Whole-submission rules (manifest, checksums, headers...), versions of a record
+(duplicate, correction, conflict), re-ingestion, and personal data."""
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import duckdb
+import pytest
+
+from safety_ledger import event_store
+from safety_ledger.home import Home
+from safety_ledger.ingest import ingest_landing
+from safety_ledger.submission_writer import write_submission
+
+REC = "2025-03-22T18:00:00+08:00"
+LATER = "2025-03-29T18:00:00+08:00"
+PATIENT = dict(patient_ref="MRN-7777", sex="male", age_at_first_dose=77, tumor_type="nsclc",
+               weight_kg=None, first_dose_date="2025-01-10", recorded_at=REC)
+INFUSION = dict(infusion_ref="INF-1", patient_ref="MRN-7777", cycle=1, started_at="2025-03-22T09:40:00+08:00",
+                dose_mg=250, planned_duration_min=60, protocol="standard", combination=None,
+                premedication=None, completed="true", recorded_at=REC)
+QUIET = dict(progress=lambda _: None)
+
+
+@pytest.fixture
+def home(tmp_path):
+    return Home(tmp_path / "home")
+
+
+def submit(home, sub, files, site="SITE-A"):
+    return write_submission(home.landing, site, sub, "2025-03-23T08:00:00+08:00", files)
+
+
+def only(reports, status=None):
+    [r] = [r for r in reports if status is None or r.status == status]
+    return r
+
+
+def events(home, table):
+    files = event_store.committed_files(home, table)
+    if not files:
+        return []
+    return duckdb.connect().execute(f"SELECT * FROM read_parquet($f) ORDER BY recorded_at",
+                                    {"f": files}).fetchdf().to_dict("records")
+
+
+def written_files(home):
+    return sorted(p for p in home.root.rglob("*") if p.is_file() and home.landing not in p.parents)
+
+
+# --- whole-submission rules: rejected, with the reason, nothing of it an event -------------
+
+def _rejected(home, rule):
+    r = only(ingest_landing(home, **QUIET))
+    assert r.status == "rejected"
+    assert r.rule == rule, r.reason
+    assert r.events == 0
+    assert event_store.committed_files(home, "patients") == []
+    [ledger] = event_store.read_ledger(home)
+    assert (ledger["status"], ledger["rule"]) == ("rejected", rule)
+    return r
+
+
+def test_checksum_mismatch(home):
+    folder = submit(home, "s1", {"patients.csv": [PATIENT]})
+    with open(folder / "patients.csv", "ab") as f:
+        f.write(b"MRN-8,male,60,nsclc,,2025-01-01,2025-03-22T18:00:00+08:00\r\n")
+    r = _rejected(home, "file.checksum")
+    assert "patients.csv" in r.reason and "send it again" in r.reason
+
+
+def test_row_count_mismatch(home):
+    folder = submit(home, "s1", {"patients.csv": [PATIENT]})
+    m = json.loads((folder / "manifest.json").read_text())
+    m["files"]["patients.csv"]["rows"] = 2
+    (folder / "manifest.json").write_text(json.dumps(m))
+    assert "has 1 data rows, manifest says 2" in _rejected(home, "file.row_count").reason
+
+
+def test_listed_file_missing(home):
+    folder = submit(home, "s1", {"patients.csv": [PATIENT], "infusions.csv": [INFUSION]})
+    (folder / "infusions.csv").unlink()
+    assert "infusions.csv" in _rejected(home, "file.missing").reason
+
+
+def test_unlisted_csv(home):
+    folder = submit(home, "s1", {"patients.csv": [PATIENT]})
+    (folder / "iraes.csv").write_text("irae_ref\n")
+    assert "iraes.csv" in _rejected(home, "file.unlisted").reason
+
+
+def test_manifest_ids_disagree_with_folders(home):
+    folder = submit(home, "s1", {"patients.csv": [PATIENT]})
+    m = json.loads((folder / "manifest.json").read_text())
+    m["site_id"] = "SITE-B"
+    (folder / "manifest.json").write_text(json.dumps(m))
+    assert "'SITE-B'" in _rejected(home, "manifest.site_id").reason
+
+
+def test_manifest_not_json(home):
+    folder = submit(home, "s1", {"patients.csv": [PATIENT]})
+    (folder / "manifest.json").write_text("{not json")
+    _rejected(home, "manifest.invalid_json")
+
+
+def test_unknown_column_rejects(home):
+    submit(home, "s1", {"patients.csv": [dict(PATIENT, ssn="123")]},)
+    # the writer only writes contract columns: write the header by hand
+    folder = home.landing / "SITE-A" / "s1"
+    from safety_ledger.submission_writer import csv_bytes, sha256_hex
+    header = list(PATIENT) + ["ssn"]
+    data, n = csv_bytes(header, [dict(PATIENT, ssn="123")])
+    (folder / "patients.csv").write_bytes(data)
+    m = json.loads((folder / "manifest.json").read_text())
+    m["files"]["patients.csv"] = {"sha256": sha256_hex(data), "rows": n}
+    (folder / "manifest.json").write_text(json.dumps(m))
+    assert "unknown column(s) ssn" in _rejected(home, "file.header").reason
+
+
+def test_bad_folder_name_rejected_before_opening(home):
+    submit(home, "s.1", {"patients.csv": [PATIENT]})
+    _rejected(home, "folder.submission_id")
+
+
+def test_folder_without_manifest_waits(home):
+    folder = submit(home, "s1", {"patients.csv": [PATIENT]})
+    (folder / "manifest.json").unlink()
+    r = only(ingest_landing(home, **QUIET))
+    assert r.status == "waiting"
+    assert event_store.read_ledger(home) == []
+
+
+# --- versions of a record -------------------------------------------------------------
+
+def test_duplicate_is_counted_and_dropped(home):
+    submit(home, "s1", {"patients.csv": [PATIENT], "infusions.csv": [INFUSION]})
+    submit(home, "s2", {"infusions.csv": [INFUSION, INFUSION]})  # re-sent twice
+    reports = ingest_landing(home, **QUIET)
+    s2 = next(r for r in reports if r.submission_id == "s2")
+    assert (s2.rows, s2.events, s2.duplicates, s2.quarantined) == (2, 0, 2, 0)
+    assert len(events(home, "infusions")) == 1
+
+
+def test_correction_is_a_new_version(home):
+    submit(home, "s1", {"patients.csv": [PATIENT], "infusions.csv": [INFUSION]})
+    submit(home, "s2", {"infusions.csv": [dict(INFUSION, dose_mg=200, recorded_at=LATER)]})
+    ingest_landing(home, **QUIET)
+    versions = events(home, "infusions")
+    assert [v["dose_mg"] for v in versions] == [250.0, 200.0]  # both kept, in recorded order
+
+
+def test_conflict_is_quarantined_and_the_accepted_version_stays(home):
+    submit(home, "s1", {"patients.csv": [PATIENT], "infusions.csv": [INFUSION]})
+    submit(home, "s2", {"infusions.csv": [dict(INFUSION, dose_mg=200)]})  # same recorded_at
+    reports = ingest_landing(home, **QUIET)
+    s2 = next(r for r in reports if r.submission_id == "s2")
+    assert (s2.events, s2.duplicates, s2.quarantined) == (0, 0, 1)
+    assert [v["dose_mg"] for v in events(home, "infusions")] == [250.0]
+    q = duckdb.connect().execute(f"SELECT rules FROM read_parquet('{home.quarantine}/*.parquet')").fetchall()
+    assert q == [(["infusions.key.conflict"],)]
+
+
+def test_reingesting_changes_nothing(home):
+    submit(home, "s1", {"patients.csv": [PATIENT], "infusions.csv": [INFUSION]})
+    ingest_landing(home, **QUIET)
+    before = {p: p.read_bytes() for p in written_files(home) if "gx" not in p.parts and "data_docs" not in p.parts}
+    r = only(ingest_landing(home, **QUIET))
+    assert r.status == "skipped"
+    after = {p: p.read_bytes() for p in written_files(home) if "gx" not in p.parts and "data_docs" not in p.parts}
+    assert after == before
+
+
+# --- personal data ----------------------------------------------------------------------
+
+def test_no_raw_patient_ref_in_anything_written(home):
+    bad = dict(INFUSION, infusion_ref="INF-2", cycle=0)  # quarantined: its row is kept, pseudonymized
+    submit(home, "s1", {"patients.csv": [PATIENT], "infusions.csv": [INFUSION, bad],
+                        "retractions.csv": [dict(record_type="patient", ref="MRN-7777", reason="wrong", recorded_at=LATER)]})
+    ingest_landing(home, **QUIET)
+    assert (home.data_docs / "index.html").exists()
+    leaks = [p for p in written_files(home) if b"MRN-7777" in p.read_bytes()]
+    assert leaks == []
+
+
+def test_key_file_is_private_and_pseudonyms_are_stable(home, tmp_path, monkeypatch):
+    monkeypatch.delenv("SAFETY_LEDGER_SECRET", raising=False)
+    submit(home, "s1", {"patients.csv": [PATIENT], "infusions.csv": [INFUSION]})
+    ingest_landing(home, **QUIET)
+    assert stat.S_IMODE(os.stat(home.key_file).st_mode) == 0o600
+    [p] = events(home, "patients")
+    [i] = events(home, "infusions")
+    assert p["patient_key"] == i["patient_key"] != "MRN-7777"
+    # a second home with the same key from the environment gives the same pseudonym
+    key = home.key_file.read_text()
+    monkeypatch.setenv("SAFETY_LEDGER_SECRET", key)
+    other = Home(tmp_path / "other")
+    write_submission(other.landing, "SITE-A", "s9", "2025-03-23T08:00:00+08:00", {"patients.csv": [PATIENT]})
+    ingest_landing(other, **QUIET)
+    assert events(other, "patients")[0]["patient_key"] == p["patient_key"]
+    assert not other.key_file.exists()
