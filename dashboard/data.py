@@ -1,0 +1,356 @@
+"""Read-only access to the warehouse, and the wording every page shares.
+
+The warehouse file ($SAFETY_LEDGER_HOME/warehouse/safety.duckdb) is rebuilt under a
+temporary name and renamed over the old one.  Every query therefore opens the file
+read-only, runs, and closes it again; results are cached under the file's identity
+(inode, mtime, size), so a new build is picked up on the next rerun and an unchanged
+file is not read twice.  The dashboard never writes anything.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import streamlit as st
+
+from safety_ledger.home import Home
+
+Z = 1.959964  # marts-v1: every 95% CI is a Wilson score interval with this z
+DASH = "—"
+
+DEFINITIONS = {
+    "reaction_rate": "Reaction rate = infusions with ≥1 current reaction / current infusions; "
+                     "95% Wilson score interval.",
+    "grade3plus_rate": "Grade 3+ rate = infusions whose highest current reaction grade is ≥3 / "
+                       "current infusions; 95% Wilson score interval.",
+    "rechallenge_success": "Rechallenge success = (tolerated + breakthrough) / rechallenged patients "
+                           "(rechallenge = first infusion after the index reaction); "
+                           "95% Wilson score interval.",
+    "rechallenge_tiers": "Tolerated = completed with no reaction; breakthrough = completed, reactions "
+                         "all grade 1–2; failed = not completed, or any reaction of grade ≥3.",
+    "observed_expected": "Observed/expected = the site's infusions with a reaction / the sum over its "
+                         "infusions of the pooled reaction rate of their (cycle, tumor type) stratum; "
+                         "outside funnel = outside the exact binomial 99.8% limits around that "
+                         "expectation.",
+    "irae": "irAE month = calendar month of onset_date; treated patients = distinct patients with an "
+            "infusion started in that month.",
+    "submission_rows": "Rows = events + duplicates + quarantined: every data row of an accepted "
+                       "submission ends as exactly one of the three.",
+    "current": "All figures count current records only: the latest version of each record, "
+               "without retracted records and what hangs off them.",
+}
+
+
+class WarehouseError(Exception):
+    """The warehouse file exists but could not be read."""
+
+
+def warehouse_path() -> Path:
+    return Home.from_env().warehouse
+
+
+def _signature(path: Path) -> tuple[int, int, int] | None:
+    try:
+        s = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return (s.st_ino, s.st_mtime_ns, s.st_size)
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _run(path: str, signature: tuple[int, int, int], sql: str) -> pd.DataFrame:
+    # `signature` is only part of the cache key: a rebuilt file has a new one.
+    con = duckdb.connect(path, read_only=True)
+    try:
+        return con.execute(sql).df()
+    finally:
+        con.close()
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    path: Path
+    signature: tuple[int, int, int] | None
+    tables: frozenset[str]
+    error: str | None = None
+
+    @property
+    def exists(self) -> bool:
+        return self.signature is not None
+
+    @property
+    def usable(self) -> bool:
+        return self.exists and self.error is None and bool(self.tables)
+
+    def has(self, name: str) -> bool:
+        return name in self.tables
+
+    def sql(self, sql: str) -> pd.DataFrame:
+        if self.signature is None:
+            raise WarehouseError(f"no warehouse at {self.path}")
+        try:
+            return _run(str(self.path), self.signature, sql)
+        except duckdb.Error as e:
+            raise WarehouseError(f"{type(e).__name__}: {e}") from e
+
+    def table(self, name: str) -> pd.DataFrame | None:
+        """All rows of marts.<name>, or None when the warehouse has no such table."""
+        if name not in self.tables:
+            return None
+        return self.sql(f'select * from marts."{name}"')
+
+
+def warehouse() -> Warehouse:
+    path = warehouse_path()
+    sig = _signature(path)
+    if sig is None or not path.is_file():
+        return Warehouse(path, None, frozenset())
+    try:
+        df = _run(str(path), sig, "select table_name from information_schema.tables "
+                                  "where table_schema = 'marts'")
+    except duckdb.Error as e:
+        return Warehouse(path, sig, frozenset(), error=f"{type(e).__name__}: {e}")
+    return Warehouse(path, sig, frozenset(str(t) for t in df["table_name"]))
+
+
+def no_warehouse_message(wh: Warehouse) -> str:
+    if wh.exists and wh.error:
+        return (f"The warehouse at {wh.path} could not be read ({wh.error}). "
+                "Run `safety-ledger build` to rebuild it.")
+    return (f"No warehouse yet at {wh.path}. "
+            "Run `safety-ledger demo --no-dashboard` or `safety-ledger build`.")
+
+
+def missing_table_message(wh: Warehouse, *names: str) -> str:
+    listed = ", ".join(f"`marts.{n}`" for n in names)
+    return (f"The warehouse at {wh.path} has no {listed} yet. "
+            "Run `safety-ledger build` to rebuild it with the current transforms.")
+
+
+def require(wh: Warehouse, *names: str) -> bool:
+    """True when every table is there; otherwise says which are missing and returns False."""
+    missing = [n for n in names if not wh.has(n)]
+    if missing:
+        st.info(missing_table_message(wh, *missing))
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------- numbers
+
+
+def is_null(x: Any) -> bool:
+    if x is None or x is pd.NA or x is pd.NaT:
+        return True
+    try:
+        return bool(pd.isna(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def as_int(x: Any) -> int:
+    return 0 if is_null(x) else int(x)
+
+
+def wilson(k: Any, n: Any) -> tuple[float | None, float | None, float | None]:
+    """Rate and 95% Wilson score interval; all None when n is 0 (never 0, never an error)."""
+    if is_null(n) or int(n) <= 0:
+        return (None, None, None)
+    k, n = int(as_int(k)), int(n)
+    p = k / n
+    z2 = Z * Z
+    denom = 1 + z2 / n
+    centre = (p + z2 / (2 * n)) / denom
+    half = Z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
+    return (p, max(0.0, centre - half), min(1.0, centre + half))
+
+
+def fmt_int(x: Any) -> str:
+    return DASH if is_null(x) else f"{int(x):,}"
+
+
+def fmt_pct(x: Any) -> str:
+    return DASH if is_null(x) else f"{100 * float(x):.1f}%"
+
+
+def fmt_ci(lo: Any, hi: Any) -> str:
+    if is_null(lo) or is_null(hi):
+        return DASH
+    return f"{100 * float(lo):.1f}–{100 * float(hi):.1f}%"
+
+
+def fmt_ratio(x: Any, digits: int = 2) -> str:
+    return DASH if is_null(x) else f"{float(x):.{digits}f}"
+
+
+def fmt_time(x: Any) -> str:
+    if is_null(x):
+        return DASH
+    if isinstance(x, str):
+        try:
+            x = pd.Timestamp(x)
+        except (ValueError, TypeError):
+            return x
+    if isinstance(x, (pd.Timestamp, datetime)):
+        ts = pd.Timestamp(x)
+        if ts.tzinfo is not None:
+            return ts.tz_convert("UTC").strftime("%Y-%m-%d %H:%M UTC")
+        return ts.strftime("%Y-%m-%d %H:%M")
+    if isinstance(x, date):
+        return x.isoformat()
+    return str(x)
+
+
+def fmt_month(x: Any) -> str:
+    if is_null(x):
+        return DASH
+    try:
+        return pd.Timestamp(x).strftime("%Y-%m")
+    except (ValueError, TypeError):
+        return str(x)
+
+
+def rate_sentence(label: str, k: Any, n: Any, unit: str,
+                  rate: Any = None, lo: Any = None, hi: Any = None) -> str:
+    """'Reaction rate 20.0% (95% CI 5.7–51.0%) — 2 of 10 infusions'.
+
+    The rate and interval are the mart's when given, else computed (Wilson) from k and n.
+    """
+    n_int = as_int(n)
+    if n_int <= 0:
+        return f"{label} {DASH} (no {unit}, so no rate) — 0 of 0 {unit}"
+    if is_null(rate):
+        rate, lo, hi = wilson(k, n)
+    elif is_null(lo) or is_null(hi):
+        _, lo, hi = wilson(k, n)
+    return (f"{label} {fmt_pct(rate)} (95% CI {fmt_ci(lo, hi)}) — "
+            f"{as_int(k):,} of {n_int:,} {unit}")
+
+
+def label_of(x: Any, missing: str = "(not recorded)") -> str:
+    if is_null(x):
+        return missing
+    if isinstance(x, float) and x.is_integer():
+        return str(int(x))
+    return str(x)
+
+
+# ---------------------------------------------------------------------------- tables
+
+
+def with_ci(df: pd.DataFrame, k: str, n: str, rate: str, lo: str, hi: str) -> pd.DataFrame:
+    """Fill a rate and its interval from k/n where the mart has no such column."""
+    df = df.copy()
+    if rate not in df.columns or lo not in df.columns or hi not in df.columns:
+        w = [wilson(a, b) for a, b in zip(df.get(k, []), df.get(n, []))]
+        if rate not in df.columns:
+            df[rate] = [t[0] for t in w]
+        if lo not in df.columns:
+            df[lo] = [t[1] for t in w]
+        if hi not in df.columns:
+            df[hi] = [t[2] for t in w]
+    return df
+
+
+def rate_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """A reaction_rate_by_* mart with grade 3+ intervals present (computed when absent)."""
+    df = with_ci(df, "reaction_infusions", "infusions", "reaction_rate", "ci_low", "ci_high")
+    return with_ci(df, "grade3plus_infusions", "infusions", "grade3plus_rate",
+                   "grade3plus_ci_low", "grade3plus_ci_high")
+
+
+def rate_table(df: pd.DataFrame, key: str, key_label: str) -> pd.DataFrame:
+    """Display table of a reaction_rate_by_* mart: numerators, denominators, rates, CIs."""
+    df = rate_frame(df)
+    out = pd.DataFrame({key_label: [label_of(v) for v in df[key]]})
+    out["Infusions"] = [fmt_int(v) for v in df["infusions"]]
+    out["With reaction"] = [fmt_int(v) for v in df["reaction_infusions"]]
+    out["Reaction rate"] = [fmt_pct(v) for v in df["reaction_rate"]]
+    out["Reaction rate 95% CI"] = [fmt_ci(a, b) for a, b in zip(df["ci_low"], df["ci_high"])]
+    out["Grade 3+ infusions"] = [fmt_int(v) for v in df["grade3plus_infusions"]]
+    out["Grade 3+ rate"] = [fmt_pct(v) for v in df["grade3plus_rate"]]
+    out["Grade 3+ 95% CI"] = [fmt_ci(a, b) for a, b in
+                              zip(df["grade3plus_ci_low"], df["grade3plus_ci_high"])]
+    if "patients" in df.columns:
+        out["Patients"] = [fmt_int(v) for v in df["patients"]]
+    return out
+
+
+def totals(wh: Warehouse) -> dict[str, Any] | None:
+    """Whole-study infusions, reactions, grade 3+ and patients, summed over a partition.
+
+    Sites and tumor types partition both infusions and patients (a patient has one site
+    and one tumor type), so their rows add up; cycles do not partition patients.
+    """
+    for name in ("reaction_rate_by_site", "reaction_rate_by_tumor_type"):
+        df = wh.table(name)
+        if df is None:
+            continue
+        out = {"source": name}
+        for col in ("infusions", "reaction_infusions", "grade3plus_infusions", "patients"):
+            out[col] = int(df[col].fillna(0).sum()) if col in df.columns else None
+        return out
+    return None
+
+
+# ---------------------------------------------------------------------------- build info
+
+
+def _flatten_counts(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, str):
+        s = value.strip()
+        if s.startswith("{"):
+            try:
+                value = json.loads(s)
+            except ValueError:
+                return {prefix: value} if prefix else {}
+    if isinstance(value, dict) and set(value) == {"key", "value"}:  # a DuckDB MAP
+        try:
+            value = dict(zip(value["key"], value["value"]))
+        except TypeError:
+            pass
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flatten_counts(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: value} if prefix else {}
+
+
+def build_info(wh: Warehouse) -> dict[str, Any] | None:
+    """built_at, as_of and an {events table: count} dict from marts.build_info, read defensively."""
+    df = wh.table("build_info")
+    if df is None or df.empty:
+        return None
+    if "built_at" in df.columns and len(df) > 1:
+        df = df.sort_values("built_at", ascending=False, na_position="last")
+    row = df.iloc[0].to_dict()
+    info: dict[str, Any] = {"built_at": row.pop("built_at", None), "as_of": row.pop("as_of", None)}
+    events: dict[str, Any] = {}
+    for col, value in row.items():
+        flat = _flatten_counts(value, "") if isinstance(value, (dict, str)) else {}
+        if flat:  # a JSON column: {"infusions": 366, ...}
+            for k, v in flat.items():
+                events[k if "event" in col else f"{col}.{k}"] = v
+        elif isinstance(value, (list, tuple)) or not is_null(value):
+            events[col] = value  # a column per table
+    info["events"] = events
+    return info
+
+
+# ---------------------------------------------------------------------------- layout
+
+
+def headline(label: str, value: str, detail: str, definition: str | None = None) -> None:
+    """A bordered card: the figure, the sentence with its denominator, its definition."""
+    with st.container(border=True):
+        st.metric(label, value)
+        st.markdown(detail)
+        if definition:
+            st.caption(definition)

@@ -1,0 +1,141 @@
+"""Overview: the headline figures with their denominators, and how fresh the data is."""
+import pandas as pd
+import streamlit as st
+
+from dashboard import data as d
+
+wh = d.warehouse()
+
+st.title("Overview")
+st.caption("Cadonilimab (AK104) infusion-related and hypersensitivity reactions, rechallenge "
+           "and immune-related adverse events across the reporting sites. "
+           + d.DEFINITIONS["current"])
+
+tot = d.totals(wh)
+rech = wh.table("rechallenge_outcomes")
+subs = wh.table("submissions")
+issues = wh.table("data_issues")
+by_site = wh.table("reaction_rate_by_site")
+
+# ------------------------------------------------------------------ reactions and patients
+c1, c2, c3, c4 = st.columns(4)
+with c1:
+    if tot is None:
+        d.headline("Reaction rate", d.DASH, d.missing_table_message(wh, "reaction_rate_by_site"))
+    else:
+        rate, _, _ = d.wilson(tot["reaction_infusions"], tot["infusions"])
+        d.headline("Reaction rate", d.fmt_pct(rate),
+                   d.rate_sentence("Reaction rate", tot["reaction_infusions"], tot["infusions"],
+                                   "infusions"),
+                   d.DEFINITIONS["reaction_rate"])
+with c2:
+    if tot is None:
+        d.headline("Grade 3+ rate", d.DASH, d.missing_table_message(wh, "reaction_rate_by_site"))
+    else:
+        rate, _, _ = d.wilson(tot["grade3plus_infusions"], tot["infusions"])
+        d.headline("Grade 3+ rate", d.fmt_pct(rate),
+                   d.rate_sentence("Grade 3+ rate", tot["grade3plus_infusions"],
+                                   tot["infusions"], "infusions"),
+                   d.DEFINITIONS["grade3plus_rate"])
+with c3:
+    if tot is None or tot.get("patients") is None:
+        d.headline("Patients", d.DASH, d.missing_table_message(wh, "reaction_rate_by_site"))
+    else:
+        d.headline("Patients", d.fmt_int(tot["patients"]),
+                   f"{tot['patients']:,} patients with ≥1 current infusion, "
+                   f"who received {tot['infusions']:,} infusions",
+                   "Patients are counted once, at their site.")
+with c4:
+    if rech is None:
+        d.headline("Rechallenge success", d.DASH,
+                   d.missing_table_message(wh, "rechallenge_outcomes"))
+    else:
+        indexed = int(rech["patients_with_index_reaction"].fillna(0).sum())
+        rechallenged = int(rech["rechallenged"].fillna(0).sum())
+        success = int(rech["tolerated"].fillna(0).sum() + rech["breakthrough"].fillna(0).sum())
+        rate, _, _ = d.wilson(success, rechallenged)
+        d.headline("Rechallenge success", d.fmt_pct(rate),
+                   d.rate_sentence("Rechallenge success", success, rechallenged,
+                                   "rechallenged patients")
+                   + f"  \n{indexed:,} patients with an index reaction, "
+                     f"{indexed - rechallenged:,} not rechallenged",
+                   d.DEFINITIONS["rechallenge_success"])
+
+# ------------------------------------------------------------------ sites and submissions
+c1, c2, c3, c4 = st.columns(4)
+with c1:
+    if by_site is None and subs is None:
+        d.headline("Sites", d.DASH, d.missing_table_message(wh, "reaction_rate_by_site"))
+    else:
+        with_inf = (int((by_site["infusions"].fillna(0) > 0).sum())
+                    if by_site is not None else None)
+        submitting = int(subs["site_id"].nunique()) if subs is not None else None
+        parts = []
+        if with_inf is not None:
+            parts.append(f"{with_inf:,} sites with current infusions")
+        if submitting is not None:
+            parts.append(f"{submitting:,} sites have sent submissions")
+        d.headline("Sites", d.fmt_int(with_inf if with_inf is not None else submitting),
+                   "; ".join(parts))
+with c2:
+    if subs is None:
+        d.headline("Submissions", d.DASH, d.missing_table_message(wh, "submissions"))
+    else:
+        status = subs["status"].astype("string").str.lower()
+        acc, rej = int((status == "accepted").sum()), int((status == "rejected").sum())
+        d.headline("Submissions", f"{acc:,} accepted / {rej:,} rejected",
+                   f"{acc:,} accepted and {rej:,} rejected of {len(subs):,} submissions",
+                   "A rejected submission lands nothing: see Sites and submissions for "
+                   "the reason.")
+with c3:
+    if subs is None:
+        d.headline("Quarantined rows", d.DASH, d.missing_table_message(wh, "submissions"))
+    else:
+        q = int(subs["quarantined"].fillna(0).sum())
+        rows = int(subs.loc[subs["status"].astype("string").str.lower() == "accepted",
+                            "rows"].fillna(0).sum())
+        ev = int(subs["events"].fillna(0).sum())
+        dup = int(subs["duplicates"].fillna(0).sum())
+        d.headline("Quarantined rows", d.fmt_int(q),
+                   f"{q:,} quarantined of {rows:,} rows in accepted submissions "
+                   f"({ev:,} events, {dup:,} duplicates dropped)",
+                   d.DEFINITIONS["submission_rows"])
+with c4:
+    if issues is None:
+        d.headline("Data issues", d.DASH, d.missing_table_message(wh, "data_issues"))
+    else:
+        n_sites = int(issues["site_id"].nunique()) if "site_id" in issues.columns else 0
+        d.headline("Data issues", d.fmt_int(len(issues)),
+                   f"{len(issues):,} records left out of the figures, at {n_sites:,} sites",
+                   "For example a reaction whose infusion has not arrived yet: it counts once "
+                   "its parent arrives.")
+
+# ------------------------------------------------------------------ freshness
+st.subheader("Data freshness")
+info = d.build_info(wh)
+latest = None
+if subs is not None and "ingested_at" in subs.columns and subs["ingested_at"].notna().any():
+    latest = subs.sort_values("ingested_at", ascending=False, na_position="last").iloc[0]
+
+f1, f2, f3 = st.columns(3)
+with f1:
+    st.metric("Warehouse built", d.fmt_time(info.get("built_at")) if info else d.DASH)
+with f2:
+    as_of = info.get("as_of") if info else None
+    st.metric("Events as of", d.fmt_time(as_of) if not d.is_null(as_of)
+              else ("build time (all ingested events)" if info else d.DASH))
+with f3:
+    st.metric("Latest ingested submission",
+              d.fmt_time(latest["ingested_at"]) if latest is not None else d.DASH)
+if latest is not None:
+    st.markdown(f"Latest submission: `{latest['site_id']}` / `{latest['submission_id']}`, "
+                f"exported {d.fmt_time(latest.get('exported_at'))}, "
+                f"ingested {d.fmt_time(latest['ingested_at'])}, **{latest['status']}**.")
+if info is None:
+    st.info(d.missing_table_message(wh, "build_info"))
+elif info["events"]:
+    ev = pd.DataFrame({"Events table": list(info["events"].keys()),
+                       "Events in this build": [d.fmt_int(v) if pd.api.types.is_number(v)
+                                                else str(v) for v in info["events"].values()]})
+    with st.expander("Events per table in this build", expanded=False):
+        st.dataframe(ev, hide_index=True, key="table_build_events")

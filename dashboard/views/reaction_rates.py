@@ -1,0 +1,73 @@
+"""Reaction rates by cycle, tumor type and regimen class, each with its 95% Wilson interval."""
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts
+from dashboard import data as d
+
+wh = d.warehouse()
+
+st.title("Reaction rates")
+st.caption(d.DEFINITIONS["current"])
+
+which = st.radio("Rate drawn", ["Reaction rate", "Grade 3+ rate"], horizontal=True,
+                 key="rate_kind")
+if which == "Reaction rate":
+    cols = ("reaction_infusions", "reaction_rate", "ci_low", "ci_high")
+    definition = d.DEFINITIONS["reaction_rate"]
+else:
+    cols = ("grade3plus_infusions", "grade3plus_rate", "grade3plus_ci_low", "grade3plus_ci_high")
+    definition = d.DEFINITIONS["grade3plus_rate"]
+st.caption(definition + " Each point is the rate, the bar its 95% interval, the label "
+           "numerator/denominator (infusions). Groups with 0 infusions have no rate (—) "
+           "and are not drawn.")
+
+REGIMEN_ORDER = ["monotherapy", "chemotherapy", "chemo_bevacizumab", "tki", "chemo_tki", "other"]
+
+
+def _sorted(df: pd.DataFrame, key: str) -> pd.DataFrame:
+    if key == "cycle":
+        num = pd.to_numeric(df["cycle"], errors="coerce")
+        return df.assign(_o=num).sort_values(["_o", "cycle"], na_position="last").drop(columns="_o")
+    if key == "regimen_class":
+        rank = {r: i for i, r in enumerate(REGIMEN_ORDER)}
+        return (df.assign(_o=[rank.get(str(v), len(rank)) for v in df[key]])
+                .sort_values(["_o", key]).drop(columns="_o"))
+    return df.sort_values(["infusions", key], ascending=[False, True])
+
+
+def section(table: str, key: str, title: str, group_title: str, vertical: bool) -> None:
+    st.subheader(title)
+    if not d.require(wh, table):
+        return
+    df = wh.table(table)
+    if df.empty:
+        st.info(f"`marts.{table}` has no rows: no current infusions yet.")
+        return
+    df = d.rate_frame(_sorted(df, key))
+    labels = [d.label_of(v) for v in df[key]]
+    k, rate, lo, hi = (list(df[c]) for c in cols)
+    frame = charts.interval_frame(labels, k, list(df["infusions"]), rate, lo, hi)
+    n_total = int(df["infusions"].fillna(0).sum())
+    k_total = int(df[cols[0]].fillna(0).sum())
+    st.markdown(d.rate_sentence(f"All {group_title.lower()}s: {which.lower()}", k_total, n_total,
+                                "infusions"))
+    if frame.empty:
+        st.info("No group has infusions yet, so there is no rate to draw.")
+    else:
+        overall, _, _ = d.wilson(k_total, n_total)
+        chart = charts.interval_chart(frame, group_title=group_title, rate_title=which,
+                                      denominator="infusions", vertical=vertical,
+                                      reference=overall)
+        st.altair_chart(chart, key=f"chart_{table}")
+        st.caption("Dashed line: the rate over all infusions.")
+    st.dataframe(d.rate_table(df, key, group_title), hide_index=True, key=f"table_{table}")
+
+
+section("reaction_rate_by_cycle", "cycle", "By cycle", "Cycle", vertical=True)
+section("reaction_rate_by_tumor_type", "tumor_type", "By tumor type", "Tumor type", vertical=False)
+section("reaction_rate_by_regimen", "regimen_class", "By regimen class", "Regimen class",
+        vertical=False)
+st.caption("Regimen class from the infusion's combination: chemotherapy (C), bevacizumab (B), "
+           "tyrosine-kinase inhibitor (T). None → monotherapy; C → chemotherapy; C+B → "
+           "chemo_bevacizumab; T → tki; C+T → chemo_tki; anything else → other.")

@@ -1,0 +1,128 @@
+"""Rechallenge after an index reaction: outcome tiers and success rate by protocol,
+premedication and index grade band."""
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts
+from dashboard import data as d
+
+wh = d.warehouse()
+
+st.title("Rechallenge")
+st.caption(d.DEFINITIONS["rechallenge_success"] + " " + d.DEFINITIONS["rechallenge_tiers"])
+
+if not d.require(wh, "rechallenge_outcomes"):
+    st.stop()
+
+raw = wh.table("rechallenge_outcomes")
+COUNTS = ["patients_with_index_reaction", "rechallenged", "tolerated", "breakthrough", "failed"]
+for c in COUNTS:
+    raw[c] = pd.to_numeric(raw[c], errors="coerce").fillna(0).astype(int)
+
+indexed = int(raw["patients_with_index_reaction"].sum())
+rechallenged = int(raw["rechallenged"].sum())
+success = int(raw["tolerated"].sum() + raw["breakthrough"].sum())
+not_rech = raw[raw["protocol"].isna()]
+
+c1, c2 = st.columns(2)
+with c1:
+    rate, _, _ = d.wilson(success, rechallenged)
+    d.headline("Rechallenge success", d.fmt_pct(rate),
+               d.rate_sentence("Rechallenge success", success, rechallenged,
+                               "rechallenged patients"),
+               d.DEFINITIONS["rechallenge_success"])
+with c2:
+    n_not = int(not_rech["patients_with_index_reaction"].sum())
+    bands = (not_rech.groupby(not_rech["index_grade_band"].map(d.label_of))
+             ["patients_with_index_reaction"].sum())
+    band_text = ", ".join(f"index grade {b}: {int(v):,}" for b, v in bands.items() if v)
+    d.headline("Not rechallenged", d.fmt_int(n_not),
+               f"{n_not:,} of {indexed:,} patients with an index reaction had no later "
+               f"infusion" + (f" ({band_text})" if band_text else ""),
+               "Index reaction = the reaction on the patient's earliest infusion with a reaction.")
+
+
+def premed_label(v) -> str:
+    if d.is_null(v):
+        return d.DASH
+    return "premedicated" if bool(v) else "no premedication"
+
+
+rows = raw.copy()
+rows["Protocol"] = [d.label_of(p, "not rechallenged") for p in rows["protocol"]]
+rows["Premedication"] = [d.DASH if d.is_null(p) else premed_label(m)
+                         for p, m in zip(rows["protocol"], rows["premedicated"])]
+rows["Index grade"] = [d.label_of(b) for b in rows["index_grade_band"]]
+
+GROUPINGS = {
+    "Protocol × premedication × index grade": ["Protocol", "Premedication", "Index grade"],
+    "Protocol": ["Protocol"],
+    "Premedication": ["Premedication"],
+    "Index grade band": ["Index grade"],
+}
+grouping = st.radio("Group by", list(GROUPINGS), horizontal=True, key="rechallenge_grouping")
+keys = GROUPINGS[grouping]
+
+if keys == GROUPINGS["Protocol × premedication × index grade"]:
+    g = rows  # the mart's own rows, with its own intervals
+    if "success_rate" not in g.columns:
+        g = d.with_ci(g.assign(_s=g["tolerated"] + g["breakthrough"]), "_s", "rechallenged",
+                      "success_rate", "ci_low", "ci_high")
+else:
+    g = rows.groupby(keys, dropna=False, sort=True)[COUNTS].sum().reset_index()
+    w = [d.wilson(t + b, n) for t, b, n in zip(g["tolerated"], g["breakthrough"], g["rechallenged"])]
+    g["success_rate"] = [x[0] for x in w]
+    g["ci_low"] = [x[1] for x in w]
+    g["ci_high"] = [x[2] for x in w]
+# Not-rechallenged rows last.
+g = (g.assign(_nr=[p == "not rechallenged" for p in g.get("Protocol", pd.Series([""] * len(g)))])
+     .sort_values(["_nr"] + keys, kind="stable").drop(columns="_nr").reset_index(drop=True))
+g["Group"] = [" · ".join(str(r[k]) for k in keys) for _, r in g.iterrows()]
+g["success"] = g["tolerated"] + g["breakthrough"]
+
+done = g[g["rechallenged"] > 0]
+
+st.subheader("Outcome tiers")
+st.caption(d.DEFINITIONS["rechallenge_tiers"] + " Counts of rechallenged patients.")
+if done.empty:
+    st.info("No patient has been rechallenged yet.")
+else:
+    tiers = done.melt(id_vars=["Group"], value_vars=["tolerated", "breakthrough", "failed"],
+                      var_name="Outcome", value_name="Patients")
+    tiers["order"] = tiers["Outcome"].map({"tolerated": 0, "breakthrough": 1, "failed": 2})
+    scale = alt.Scale(domain=list(charts.TIER_COLOURS),
+                             range=list(charts.TIER_COLOURS.values()))
+    chart = charts.stacked_bars(tiers, x="Group", x_title=" · ".join(keys), y="Patients",
+                                y_title="Rechallenged patients", colour="Outcome",
+                                colour_title="Outcome", horizontal=True, colour_scale=scale,
+                                order=list(done["Group"]),
+                                tooltip=["Group", "Outcome", "Patients"])
+    chart = chart.encode(order=alt.Order("order:Q"))
+    st.altair_chart(chart, key="chart_tiers")
+
+st.subheader("Success rate")
+st.caption(d.DEFINITIONS["rechallenge_success"] + " Label: successes/rechallenged patients. "
+           "Groups with no rechallenged patient have no rate (—) and are not drawn.")
+frame = charts.interval_frame(list(g["Group"]), list(g["success"]), list(g["rechallenged"]),
+                              list(g["success_rate"]), list(g["ci_low"]), list(g["ci_high"]))
+if frame.empty:
+    st.info("No patient has been rechallenged yet, so there is no success rate to draw.")
+else:
+    st.altair_chart(charts.interval_chart(frame, group_title=" · ".join(keys),
+                                          rate_title="Rechallenge success",
+                                          denominator="rechallenged patients"),
+                    key="chart_success")
+
+table = pd.DataFrame({k: g[k] for k in keys})
+table["Patients with index reaction"] = [d.fmt_int(v) for v in g["patients_with_index_reaction"]]
+table["Rechallenged"] = [d.fmt_int(v) for v in g["rechallenged"]]
+table["Tolerated"] = [d.fmt_int(v) for v in g["tolerated"]]
+table["Breakthrough"] = [d.fmt_int(v) for v in g["breakthrough"]]
+table["Failed"] = [d.fmt_int(v) for v in g["failed"]]
+table["Success"] = [f"{s:,} of {n:,}" for s, n in zip(g["success"], g["rechallenged"])]
+table["Success rate"] = [d.fmt_pct(v) for v in g["success_rate"]]
+table["95% CI"] = [d.fmt_ci(a, b) for a, b in zip(g["ci_low"], g["ci_high"])]
+st.dataframe(table, hide_index=True, key="table_rechallenge")
+st.caption("Protocol and premedication are those of the rechallenge infusion; a patient with an "
+           "index reaction and no later infusion is counted in a “not rechallenged” row.")
