@@ -38,15 +38,6 @@ WAREHOUSE_DIR = PROJECT_ROOT / "warehouse"
 TRANSFORMS_DIR = PROJECT_ROOT / "transforms"
 STAGES = ("staging", "core", "marts")
 
-# The literature drop ledger, events/literature_drops/<batch_id>.parquet: written last
-# by the literature ingestion, it commits events/literature/<batch_id>.parquet.
-# (event_schema.py has no schema for it yet; this is the layout the build reads.)
-LITERATURE_DROPS = pa.schema([
-    ("batch_id", pa.string()),
-    ("drop_id", pa.string()),
-    ("ingested_at", event_schema.TS),
-])
-
 # Event tables read by the build, in load order (ledgers first).
 RAW_TABLES = ("submissions", "patients", "infusions", "reactions", "iraes", "retractions",
               "quarantine", "literature_drops", "literature")
@@ -66,9 +57,7 @@ class BuildSummary:
 
 
 def _schema_of(table: str) -> pa.Schema:
-    if table == "literature_drops":
-        return LITERATURE_DROPS
-    return event_schema.schema(table)
+    return event_schema.schema(table)  # includes the ledgers and quarantine
 
 
 def _conform(table: pa.Table, schema: pa.Schema, path: Path) -> pa.Table:
@@ -115,6 +104,7 @@ def land(home: Home) -> _Landed:
     folders["literature"] = events / "literature"
     commit_points = {t: ledger for t in folders}
     commit_points["literature"] = drops
+    commit_points["quarantine"] = {**ledger, **drops}  # both kinds of batch quarantine rows
 
     tables = {"submissions": _read_files(list(ledger.values()), _schema_of("submissions")),
               "literature_drops": _read_files(list(drops.values()), _schema_of("literature_drops"))}

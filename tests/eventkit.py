@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from safety_ledger import event_schema
-from safety_ledger.build import LITERATURE_DROPS, build
+from safety_ledger.build import build
 from safety_ledger.home import Home
 
 UTC = timezone.utc
@@ -160,8 +160,10 @@ def write_batch(home: Home, batch_id: str, *, site_id: str = "SITE-A",
 
 
 def write_literature_drop(home: Home, batch_id: str, publications: Iterable[Mapping[str, Any]],
-                          *, drop_id: str | None = None,
+                          *, drop_id: str | None = None, status: str = "accepted",
                           ingested_at: str = "2025-06-01T00:00:00Z", commit: bool = True) -> None:
+    """events/literature/<batch_id>.parquet, then (when `commit`) the drop's ledger row
+    events/literature_drops/<batch_id>.parquet."""
     drop_id = drop_id or batch_id
     ingested = ts(ingested_at)
     rows = []
@@ -169,13 +171,18 @@ def write_literature_drop(home: Home, batch_id: str, publications: Iterable[Mapp
         rec = dict(rec)
         recorded = ts(rec.pop("recorded_at") or ingested)
         rows.append({"event_id": f"{batch_id}:publications.csv:{i}", "batch_id": batch_id,
-                     "drop_id": drop_id, "source_row": i, "recorded_at": recorded,
+                     "drop_id": drop_id, "source_file": "publications.csv", "source_row": i,
+                     "recorded_at": recorded, "recorded_at_text": recorded.isoformat(),
                      "ingested_at": ingested, "content_hash": _content_hash(rec), **rec})
     _write(home.events / "literature" / f"{batch_id}.parquet", rows, event_schema.LITERATURE)
     if commit:
+        accepted = status == "accepted"
         _write(home.events / "literature_drops" / f"{batch_id}.parquet",
-               [{"batch_id": batch_id, "drop_id": drop_id, "ingested_at": ingested}],
-               LITERATURE_DROPS)
+               [{"batch_id": batch_id, "drop_id": drop_id, "manifest_sha256": "0" * 64,
+                 "exported_at": ingested, "ingested_at": ingested, "status": status,
+                 "reason": None if accepted else "rejected", "rule": None if accepted else "manifest.sha256",
+                 "rows": len(rows), "events": len(rows), "duplicates": 0, "quarantined": 0}],
+               event_schema.schema("literature_drops"))
 
 
 # ---------------------------------------------------------------------------- reading

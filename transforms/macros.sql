@@ -27,9 +27,12 @@ CREATE OR REPLACE MACRO wilson_half(x, n) AS
         / (1 + wilson_z() ^ 2 / n)
     END;
 
--- Clamped to [0, 1] against rounding at x = 0 and x = n.
-CREATE OR REPLACE MACRO wilson_low(x, n) AS greatest(0.0, wilson_centre(x, n) - wilson_half(x, n));
-CREATE OR REPLACE MACRO wilson_high(x, n) AS least(1.0, wilson_centre(x, n) + wilson_half(x, n));
+-- Clamped to [0, 1] against rounding at x = 0 and x = n (inside the CASE: greatest and
+-- least skip NULLs, so outside it n = 0 would give 0 and 1 instead of NULL).
+CREATE OR REPLACE MACRO wilson_low(x, n) AS
+    CASE WHEN n > 0 THEN greatest(0.0, wilson_centre(x, n) - wilson_half(x, n)) END;
+CREATE OR REPLACE MACRO wilson_high(x, n) AS
+    CASE WHEN n > 0 THEN least(1.0, wilson_centre(x, n) + wilson_half(x, n)) END;
 
 -- Regimen class of an infusion from its combination list (marts-v1), with the agent
 -- groups of site-submission-v1's vocabulary (tests check them against contract.py):
