@@ -64,6 +64,19 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def cmd_verify(args) -> int:
+    from .verify import verify
+
+    report = verify(_home(args))
+    for line in report.problems:
+        print(f"BROKEN  {line}")
+    for rel in report.uncommitted:
+        print(f"note    {rel} is not committed by any ledger row (left by an interrupted run; ignored)")
+    print(f"{report.batches} batches, {report.files} files checked: "
+          f"{'all intact' if report.ok else f'{len(report.problems)} problem(s)'}")
+    return 0 if report.ok else 1
+
+
 def cmd_suites(args) -> int:
     from . import suites
 
@@ -104,10 +117,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="warehouse file (default <home>/warehouse/safety.duckdb)")
     s.set_defaults(func=cmd_build)
 
+    s = sub.add_parser("verify", help="re-check every batch: counts add up, files unchanged")
+    s.set_defaults(func=cmd_verify)
+
     s = sub.add_parser("generate", help="write deterministic synthetic site submissions")
     s.add_argument("--out", required=True, help="landing folder to write into")
-    from . import generator
-    generator.add_arguments(s)
+    from .generator import add_arguments
+    add_arguments(s)
     s.set_defaults(func=cmd_generate)
 
     s = sub.add_parser("suites", help="write expectations/ from the contract (--check: verify)")

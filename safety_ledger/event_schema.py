@@ -105,7 +105,8 @@ SUBMISSIONS = pa.schema([
     ("events", pa.int64()),
     ("duplicates", pa.int64()),
     ("quarantined", pa.int64()),
-    ("files_json", pa.string()),      # per-file {rows, events, duplicates, quarantined, sha256}
+    ("files_json", pa.string()),      # per input file {rows, events, duplicates, quarantined}
+    ("outputs_json", pa.string()),    # every file the batch wrote: {path under home: sha256}
 ])
 
 QUARANTINE = pa.schema([
@@ -151,6 +152,7 @@ LITERATURE_DROPS = pa.schema([
     ("events", pa.int64()),
     ("duplicates", pa.int64()),
     ("quarantined", pa.int64()),
+    ("outputs_json", pa.string()),
 ])
 
 

@@ -8,9 +8,7 @@ next run overwrites (the batch id is derived from the content, so it is the same
 from __future__ import annotations
 
 import fcntl
-import os
-import sys
-import time
+import json
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -21,7 +19,9 @@ import pyarrow.parquet as pq
 
 from . import event_schema
 from .atomic import atomic_path
+from .faults import fault_point
 from .home import Home
+from .manifest import file_sha256
 
 # ledger name -> the folder under events/ holding its rows
 LEDGERS = {"submissions": "submissions", "literature": "literature_drops"}
@@ -67,15 +67,30 @@ def versions(home: Home, table: str, site_id: str | None, key_columns: list[str]
 
 def commit_batch(home: Home, batch_id: str, events: dict[str, pa.Table], quarantine: pa.Table | None,
                  ledger_row: dict, ledger: str = "submissions") -> None:
-    """Write a batch's files, the ledger row last."""
-    for table, data in events.items():
-        if data.num_rows:
-            write_table(table_dir(home, table) / f"{batch_id}.parquet", data)
-    if quarantine is not None and quarantine.num_rows:
-        write_table(home.quarantine / f"{batch_id}.parquet", quarantine)
+    """Write a batch's files, the ledger row last, with the checksum of every file written."""
+    outputs = {}
+    targets = [(table_dir(home, t) / f"{batch_id}.parquet", d) for t, d in events.items()]
+    targets.append((home.quarantine / f"{batch_id}.parquet", quarantine))
+    for path, data in targets:
+        if data is not None and data.num_rows:
+            write_table(path, data)
+            outputs[str(path.relative_to(home.root))] = file_sha256(path)
+    fault_point("before_ledger")
+    ledger_row = dict(ledger_row, outputs_json=json.dumps(outputs, sort_keys=True))
     schema = event_schema.SUBMISSIONS if ledger == "submissions" else event_schema.LITERATURE_DROPS
     write_table(table_dir(home, LEDGERS[ledger]) / f"{batch_id}.parquet",
                 pa.Table.from_pylist([ledger_row], schema=schema))
+
+
+def sweep_temporaries(home: Home) -> int:
+    """Remove temporary files a killed writer left (atomic.atomic_path's `.<name>.*.tmp`).
+    Call it only while holding the ingest lock: no writer is running then."""
+    removed = 0
+    for folder in (home.events, home.quarantine):
+        for p in folder.rglob(".*.tmp") if folder.is_dir() else ():
+            p.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 @contextmanager
@@ -89,6 +104,7 @@ def ingest_lock(home: Home, progress=print) -> Iterator[None]:
             progress(f"another ingest holds {home.lock_file}; waiting for it to finish")
             fcntl.flock(f, fcntl.LOCK_EX)
         try:
+            sweep_temporaries(home)
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)

@@ -59,7 +59,7 @@ def expectations_for(spec: contract.FileSpec) -> list[dict]:
             token = "(?:" + "|".join(re.escape(v) for v in c.vocabulary) + ")"
             out.append(_exp("expect_column_values_to_match_regex", f"{rule}.vocabulary",
                             f"every token of {c.name} must be one of {', '.join(c.vocabulary)}",
-                            column=c.name, regex=f"^{token}(;{token})*$"))
+                            column=c.name, regex=f"^{token}(?:;{token})*$"))
             if c.min_items:
                 out.append(_exp("expect_column_values_to_not_be_null", f"{rule}.min_items",
                                 f"{c.name} needs at least {c.min_items} token", column=c.name))
