@@ -137,10 +137,10 @@ class Model:
     depends_on: frozenset[str]  # models of the same stage it reads
 
 
-def read_models(stage: str, root: Path = TRANSFORMS_DIR) -> list[Model]:
-    """Every model of one stage.  A file `<stage>/<name>.sql` holds exactly one
-    `CREATE OR REPLACE TABLE|VIEW <stage>.<name> AS ...`."""
-    paths = sorted((root / stage).glob("*.sql"))
+def read_models(stage: str, root: Path | None = None) -> list[Model]:
+    """Every model of one stage (under `root`, default transforms/).  A file
+    `<stage>/<name>.sql` holds exactly one `CREATE OR REPLACE TABLE|VIEW <stage>.<name> AS ...`."""
+    paths = sorted(((root or TRANSFORMS_DIR) / stage).glob("*.sql"))
     names = {p.stem for p in paths}
     models = []
     for p in paths:
