@@ -32,7 +32,13 @@ def build_warehouse():
         from safety_ledger.home import Home
 
         summary = build_ledger(Home.from_env(), progress=log.info)
-        result = {"path": str(summary.path), "as_of": str(summary.as_of)}
+        as_of, built_at = summary.as_of, getattr(summary, "built_at", None)
+        result = {
+            "path": str(summary.path),
+            "as_of": as_of.isoformat() if as_of else None,
+            "built_at": built_at.isoformat() if built_at else None,
+            "marts": dict(getattr(summary, "marts", {}) or {}),
+        }
         log.info("warehouse built: %s", result)
         return result
 
