@@ -15,15 +15,17 @@
 """
 from __future__ import annotations
 
+import fcntl
 import math
 import os
 import re
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import duckdb
 import pyarrow as pa
@@ -31,6 +33,7 @@ import pyarrow.parquet as pq
 
 from . import event_schema
 from .atomic import fsync_dir
+from .faults import fault_point
 from .home import Home
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -218,33 +221,57 @@ def build(home: Home, as_of: datetime | None = None, out: Path | None = None,
     started = time.monotonic()
     as_of = _utc(as_of)
     built_at = datetime.now(timezone.utc)
-    target = Path(out) if out is not None else home.warehouse
-    target = target.resolve()
+    target = (Path(out) if out is not None else home.warehouse).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.building"
-    tmp_wal = Path(f"{tmp}.wal")
     summary = BuildSummary(path=target, as_of=as_of, built_at=built_at)
-    try:
-        con = duckdb.connect(str(tmp))
+    with _build_lock(target):
+        swept = _sweep_temporaries(target)
+        if swept:
+            progress(f"removed {swept} temporary file(s) of an interrupted build")
+        tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.building"
+        tmp_wal = Path(f"{tmp}.wal")
         try:
-            _build_into(con, home, as_of, built_at, summary, progress)
-            con.execute("CHECKPOINT")
+            con = duckdb.connect(str(tmp))
+            try:
+                _build_into(con, home, as_of, built_at, summary, progress)
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+            if tmp_wal.exists():
+                raise RuntimeError(f"{tmp_wal} remains after CHECKPOINT and close")
+            _fsync_file(tmp)
+            fault_point("before_publish")
+            # A WAL beside the target belongs to the old file (someone opened the
+            # warehouse read-write); replayed onto the new file it would corrupt it.
+            Path(f"{target}.wal").unlink(missing_ok=True)
+            os.replace(tmp, target)
+            fsync_dir(target.parent)
         finally:
-            con.close()
-        if tmp_wal.exists():
-            raise RuntimeError(f"{tmp_wal} remains after CHECKPOINT and close")
-        _fsync_file(tmp)
-        # A WAL beside the target belongs to the old file (someone opened the warehouse
-        # read-write); replayed onto the new file it would corrupt it.
-        Path(f"{target}.wal").unlink(missing_ok=True)
-        os.replace(tmp, target)
-        fsync_dir(target.parent)
-    finally:
-        tmp.unlink(missing_ok=True)
-        tmp_wal.unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
+            tmp_wal.unlink(missing_ok=True)
     summary.seconds = time.monotonic() - started
     progress(f"published {target} ({summary.seconds:.1f} s)")
     return summary
+
+
+@contextmanager
+def _build_lock(target: Path) -> Iterator[None]:
+    """One build at a time per target: a second one waits (the lock file stays)."""
+    with open(target.parent / f".{target.name}.build.lock", "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _sweep_temporaries(target: Path) -> int:
+    """Remove what a killed build left beside the target (call under the build lock)."""
+    removed = 0
+    for p in target.parent.glob(f".{target.name}.*.building*"):
+        p.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 def _build_into(con: duckdb.DuckDBPyConnection, home: Home, as_of: datetime | None,

@@ -1,7 +1,9 @@
 """Warehouse build: atomic publishing, and the order the models run in."""
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +19,11 @@ from safety_ledger.home import Home
 
 def infusions_in(path: Path) -> int:
     return one(path, "SELECT sum(infusions) AS n FROM marts.reaction_rate_by_site")["n"]
+
+
+def beside(path: Path) -> list[str]:
+    """What is in the warehouse's folder, but the build lock file (which stays)."""
+    return sorted(p.name for p in path.parent.iterdir() if p.name != f".{path.name}.build.lock")
 
 
 def test_reader_of_the_old_file_keeps_working_while_a_new_build_is_published(tmp_path):
@@ -45,7 +52,7 @@ def test_reader_of_the_old_file_keeps_working_while_a_new_build_is_published(tmp
     # Afterwards a new connection here sees the new figures too.
     assert infusions_in(path) == 2
     # Nothing is left beside the warehouse: no temporary file, no WAL.
-    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+    assert beside(path) == [path.name]
 
 
 def test_failed_build_leaves_the_published_file_untouched(tmp_path, monkeypatch):
@@ -63,8 +70,32 @@ def test_failed_build_leaves_the_published_file_untouched(tmp_path, monkeypatch)
     with pytest.raises(RuntimeError, match="marts.zz_broken"):
         build_home(home)
     assert path.read_bytes() == before
-    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+    assert beside(path) == [path.name]
     assert infusions_in(path) == 1
+
+
+def test_build_killed_before_publishing(tmp_path):
+    # SAFETY_LEDGER_FAULT=before_publish kills the build (SIGKILL) once the new file is
+    # complete but not yet renamed: the published warehouse is the old one, whole.
+    home = Home(tmp_path / "home")
+    write_batch(home, "b1", patients=[patient("P1")], infusions=[infusion("I1", "P1")])
+    path = build_home(home)
+    write_batch(home, "b2", ingested_at="2025-06-02T00:00:00Z", infusions=[infusion("I2", "P1", cycle=2)])
+    code = ("import sys; from pathlib import Path; from safety_ledger.build import build; "
+            "from safety_ledger.home import Home; build(Home(Path(sys.argv[1])))")
+    env = {**os.environ, "SAFETY_LEDGER_FAULT": "before_publish"}
+    done = subprocess.run([sys.executable, "-c", code, str(home.root)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert infusions_in(path) == 1
+    left = [n for n in beside(path) if n != path.name]
+    assert len(left) == 1 and left[0].endswith(".building"), left
+    # The next build removes the leftover and publishes.
+    lines: list[str] = []
+    build_module.build(home, progress=lines.append)
+    assert "removed 1 temporary file(s) of an interrupted build" in lines
+    assert beside(path) == [path.name]
+    assert infusions_in(path) == 2
 
 
 def write_models(root: Path, stage: str, models: dict[str, str]) -> None:
