@@ -256,8 +256,12 @@ IRAE_ESCALATION = {  # grade >= 3: extra agent and its probability
 IRAE_DISCONTINUE_P = 0.60          # grade >= 3 (non-endocrine): drug_discontinued, else drug_withheld
 IRAE_OUTCOME_P = {"1-2": (0.70, 0.25, 0.05), "3-4": (0.55, 0.30, 0.15), "endocrine": (0.30, 0.20, 0.50)}
 
-RETRACTION_REASONS = ("entered in error", "wrong patient", "duplicate record under a second reference",
-                      "test record", "infusion not given (scheduled only)")
+RETRACTION_REASONS = {
+    "patient": ("entered in error", "duplicate record under a second reference", "test record"),
+    "infusion": ("entered in error", "wrong patient", "infusion not given (scheduled only)"),
+    "reaction": ("entered in error", "wrong patient", "not a reaction: pre-existing symptom"),
+    "irae": ("entered in error", "wrong patient", "not immune-related on review"),
+}
 
 DEFAULTS = dict(submissions_per_site=3, duplicate_rate=0.02, correction_rate=0.02,
                 retraction_rate=0.005, late_parent_rate=0.05, invalid_rate=0.01)
@@ -308,6 +312,7 @@ class GenerateSummary:
     out: Path
     seed: int
     sites: tuple[str, ...]
+    submissions_per_site: int
     submissions: tuple[SubmissionSummary, ...]
     rows: dict[str, int]          # file -> data rows over all submissions
     valid: dict[str, int]         # file -> valid first versions
@@ -1019,6 +1024,14 @@ class _Extra:
     sub: list[np.ndarray] = field(default_factory=list)
     kind: list[np.ndarray] = field(default_factory=list)
     cols: list[dict[str, np.ndarray]] = field(default_factory=list)
+    recorded: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, rec, sub, kind, cols, recorded) -> None:
+        self.rec.append(rec)
+        self.sub.append(np.asarray(sub))
+        self.kind.append(np.full(len(rec), kind))
+        self.cols.append(cols)
+        self.recorded.append(np.asarray(recorded))
 
 
 def _exports(rng: np.random.Generator, n_sites: int, n_subs: int) -> np.ndarray:
@@ -1093,36 +1106,50 @@ def _quality(rng: np.random.Generator, rows: dict[str, _Rows], exports: np.ndarr
         rt.kind[chosen] = INVALID
         rt.used[chosen] = True
 
-    # retractions, corrections and duplicates, each in a later submission than the record
-    retractions: dict[str, list[np.ndarray]] = {c: [] for c in ("site", "sub", "record_type", "ref", "reason", "recorded")}
+    # corrections and duplicates, in a later submission than the record
     extra = {t: _Extra() for t in TABLES}
     for t in TABLES:
         rt = rows[t]
-        chosen = _choose(rng, np.flatnonzero(~rt.used & (rt.sub < last)), round(rates["retraction_rate"] * rt.n))
-        k, when = later(rt, chosen, rt.sub[chosen] + 1)
-        retractions["site"].append(rt.site[chosen])
-        retractions["sub"].append(k)
-        retractions["record_type"].append(np.full(len(chosen), RECORD_TYPE[t], dtype=object))
-        retractions["ref"].append(rt.cols[KEY[t]][chosen])
-        retractions["reason"].append(np.array(RETRACTION_REASONS, dtype=object)[
-            rng.integers(0, len(RETRACTION_REASONS), len(chosen))])
-        retractions["recorded"].append(when)
-        rt.used[chosen] = True
-
         chosen = _choose(rng, np.flatnonzero(~rt.used & (rt.sub < last)), round(rates["correction_rate"] * rt.n))
         k, when = later(rt, chosen, rt.sub[chosen] + 1)
         cols = {c: v[chosen].copy() for c, v in rt.cols.items()}
         cols.update(_corrections(rt, chosen, rng))
         cols["recorded_at"] = _ts(when)
-        extra[t].rec.append(chosen), extra[t].sub.append(k), extra[t].cols.append(cols)
-        extra[t].kind.append(np.full(len(chosen), CORRECTION))
+        extra[t].add(chosen, k, CORRECTION, cols, when)
         rt.used[chosen] = True
 
-        # duplicates: an overlapping export window re-sends the row unchanged in the next submission
+        # an overlapping export window re-sends the row unchanged in the next submission
         chosen = _choose(rng, np.flatnonzero(~rt.used & (rt.sub < last)), round(rates["duplicate_rate"] * rt.n))
-        extra[t].rec.append(chosen), extra[t].sub.append(rt.sub[chosen] + 1)
-        extra[t].cols.append({c: v[chosen].copy() for c, v in rt.cols.items()})
-        extra[t].kind.append(np.full(len(chosen), DUPLICATE))
+        extra[t].add(chosen, rt.sub[chosen] + 1, DUPLICATE, {c: v[chosen].copy() for c, v in rt.cols.items()},
+                     rt.recorded[chosen])
+        rt.used[chosen] = True
+
+    # retractions: after the record and after every version of what hangs off it
+    # (a site does not go on sending infusions of a patient it has retracted)
+    last_sub, last_rec = {}, {}
+    for t in TABLES:
+        rt, ex = rows[t], extra[t]
+        last_sub[t], last_rec[t] = rt.sub.copy(), rt.recorded.copy()
+        for rec, sub, when in zip(ex.rec, ex.sub, ex.recorded):
+            np.maximum.at(last_sub[t], rec, sub)
+            np.maximum.at(last_rec[t], rec, when)
+    for child, parent in (("reactions", "infusions"), ("infusions", "patients"), ("iraes", "patients")):
+        np.maximum.at(last_sub[parent], rows[child].parent, last_sub[child])
+        np.maximum.at(last_rec[parent], rows[child].parent, last_rec[child])
+    retractions: dict[str, list[np.ndarray]] = {c: [] for c in ("site", "sub", "record_type", "ref", "reason", "recorded")}
+    for t in TABLES:
+        rt = rows[t]
+        chosen = _choose(rng, np.flatnonzero(~rt.used & (rt.sub < last)), round(rates["retraction_rate"] * rt.n))
+        k = rng.integers(np.maximum(rt.sub[chosen] + 1, last_sub[t][chosen]), n_subs)
+        sites = rt.site[chosen]
+        when = _in_window(rng, np.maximum(exports[sites, k - 1], last_rec[t][chosen]), exports[sites, k])
+        retractions["site"].append(sites)
+        retractions["sub"].append(k)
+        retractions["record_type"].append(np.full(len(chosen), RECORD_TYPE[t], dtype=object))
+        retractions["ref"].append(rt.cols[KEY[t]][chosen])
+        reasons = RETRACTION_REASONS[RECORD_TYPE[t]]
+        retractions["reason"].append(np.array(reasons, dtype=object)[rng.integers(0, len(reasons), len(chosen))])
+        retractions["recorded"].append(when)
         rt.used[chosen] = True
     retraction_cols = {c: np.concatenate(v) for c, v in retractions.items()}
     return extra, retraction_cols, late_parents
@@ -1260,7 +1287,8 @@ def generate(out: Path, sites: int = 4, patients: int = 120, seed: int = 7,
         "iraes": len(truth.e["grade"]),
     }
     summary = GenerateSummary(
-        out=out, seed=seed, sites=site_ids, submissions=tuple(submissions), rows=all_rows,
+        out=out, seed=seed, sites=site_ids, submissions_per_site=submissions_per_site,
+        submissions=tuple(submissions), rows=all_rows,
         valid=by_file(VALID), corrections=by_file(CORRECTION), duplicates=by_file(DUPLICATE),
         invalid=invalid,
         retractions={RECORD_TYPE[t]: int((retractions["record_type"] == RECORD_TYPE[t]).sum()) for t in TABLES},

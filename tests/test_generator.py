@@ -1,0 +1,534 @@
+"""The synthetic generator: determinism, contract conformance, the kinds of rows it says
+it wrote, and the clinical shape. The row checker below is written from the contract
+(safety_ledger/contract.py) independently of the generator and of ingestion."""
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import math
+import re
+from collections import Counter, defaultdict
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+
+from safety_ledger import contract, generator
+
+# --------------------------------------------------------------------------------------
+# An independent one-row checker: rule names <file stem>.<column>.<check>
+# --------------------------------------------------------------------------------------
+_INT = re.compile(r"^[+-]?[0-9]+$")
+_FLOAT = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_TS = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})$")
+_TOKEN = re.compile(r"^[a-z0-9_]+$")
+
+
+def _parse(kind: str, text: str):
+    """Typed value, or raise ValueError when the cell does not have the contract's type."""
+    if kind == "int":
+        if not _INT.match(text):
+            raise ValueError(text)
+        return int(text)
+    if kind == "float":
+        if not _FLOAT.match(text) or not math.isfinite(float(text)):
+            raise ValueError(text)
+        return float(text)
+    if kind == "date":
+        if not _DATE.match(text):
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    if kind == "timestamp":
+        if not _TS.match(text):
+            raise ValueError(text)
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if kind == "list":
+        tokens = text.split(";")
+        if not all(_TOKEN.match(t) for t in tokens):
+            raise ValueError(text)
+        return tokens
+    return text
+
+
+def broken_rules(spec: contract.FileSpec, cells: dict[str, str]) -> set[str]:
+    stem = spec.file.removesuffix(".csv")
+    broken: set[str] = set()
+    value: dict[str, object] = {}
+    for c in spec.columns:
+        rule = f"{stem}.{c.name}"
+        text = cells[c.name]
+        if text == "":
+            if c.kind == "list":
+                value[c.name] = []
+                if c.min_items:
+                    broken.add(f"{rule}.min_items")
+            elif not c.nullable:
+                broken.add(f"{rule}.required")
+            continue
+        try:
+            v = _parse(c.kind, text)
+        except ValueError:
+            broken.add(f"{rule}.type")
+            continue
+        if c.kind in ("enum", "bool") and v not in c.vocabulary:
+            broken.add(f"{rule}.vocabulary")
+            continue
+        if c.kind == "list" and not set(v) <= set(c.vocabulary):
+            broken.add(f"{rule}.vocabulary")
+            continue
+        if c.max_length is not None and not 1 <= len(v) <= c.max_length:
+            broken.add(f"{rule}.length")
+        if c.min is not None and (v <= c.min if c.strict_min else v < c.min):
+            broken.add(f"{rule}.range")
+            continue
+        if c.max is not None and v > c.max:
+            broken.add(f"{rule}.range")
+            continue
+        value[c.name] = v
+    for a, b in spec.not_after:
+        if a in value and b in value:
+            va, vb = value[a], value[b]
+            if isinstance(va, datetime) and isinstance(vb, datetime):
+                late = va > vb
+            else:  # a date against a timestamp: the calendar date at the timestamp's own offset
+                da = va.date() if isinstance(va, datetime) else va
+                db = vb.date() if isinstance(vb, datetime) else vb
+                late = da > db
+            if late:
+                broken.add(f"{stem}.{a}.not_after_{b}")
+    if spec.fatal_iff_grade5 and "grade" in value and "outcome" in value:
+        if (value["grade"] == 5) != (value["outcome"] == "fatal"):
+            broken.add(f"{stem}.outcome.fatal_iff_grade5")
+    return broken
+
+
+# --------------------------------------------------------------------------------------
+# Reading what the generator wrote
+# --------------------------------------------------------------------------------------
+def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    text = path.read_bytes().decode("utf-8-sig")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader)
+    return header, [dict(zip(header, r)) for r in reader]
+
+
+def submissions(out: Path) -> list[tuple[str, str, dict]]:
+    """(site_id, submission_id, manifest) in site order, then export order."""
+    found = []
+    for site in sorted(p for p in out.iterdir() if p.is_dir()):
+        subs = [(json.loads((d / "manifest.json").read_text()), d.name) for d in site.iterdir() if d.is_dir()]
+        for manifest, name in sorted(subs, key=lambda x: _parse("timestamp", x[0]["exported_at"])):
+            found.append((site.name, name, manifest))
+    return found
+
+
+def all_rows(out: Path):
+    """Every data row: dicts with site, sub (index within the site), submission_id, file, row, cells."""
+    rows = []
+    index: Counter = Counter()
+    for site, sub_id, manifest in submissions(out):
+        k = index[site]
+        index[site] += 1
+        for name in manifest["files"]:
+            _, data = read_csv(out / site / sub_id / name)
+            for n, cells in enumerate(data, start=1):
+                rows.append(dict(site=site, sub=k, submission_id=sub_id, file=name, row=n, cells=cells))
+    return rows
+
+
+def tree_bytes(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+KEY = {"patients.csv": "patient_ref", "infusions.csv": "infusion_ref", "reactions.csv": "reaction_ref",
+       "iraes.csv": "irae_ref"}
+
+
+# --------------------------------------------------------------------------------------
+# Fixtures
+# --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    out = tmp_path_factory.mktemp("small") / "landing"
+    return out, generator.generate(out, progress=None)
+
+
+@pytest.fixture(scope="module")
+def messy(tmp_path_factory):
+    """High data-quality rates, so that every feature and most rules occur."""
+    out = tmp_path_factory.mktemp("messy") / "landing"
+    summary = generator.generate(out, sites=5, patients=500, seed=3, submissions_per_site=4,
+                                 duplicate_rate=0.05, correction_rate=0.05, retraction_rate=0.03,
+                                 late_parent_rate=0.25, invalid_rate=0.15, progress=None)
+    return out, summary, all_rows(out)
+
+
+@pytest.fixture(scope="module")
+def shape(tmp_path_factory):
+    """A few thousand infusions with the default rates."""
+    out = tmp_path_factory.mktemp("shape") / "landing"
+    return out, generator.generate(out, sites=6, patients=700, seed=11, progress=None)
+
+
+# --------------------------------------------------------------------------------------
+# Determinism
+# --------------------------------------------------------------------------------------
+def test_same_arguments_give_identical_bytes(tmp_path, small):
+    out, _ = small
+    again = tmp_path / "again"
+    generator.generate(again, progress=None)
+    assert tree_bytes(again) == tree_bytes(out)
+
+
+def test_another_seed_gives_other_data(tmp_path, small):
+    out, _ = small
+    other = tmp_path / "other"
+    generator.generate(other, seed=8, progress=None)
+    assert tree_bytes(other) != tree_bytes(out)
+
+
+def test_refuses_to_write_over_a_submission(small):
+    out, _ = small
+    with pytest.raises(FileExistsError):
+        generator.generate(out, progress=None)
+
+
+# --------------------------------------------------------------------------------------
+# Contract conformance
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("which", ["small", "messy"])
+def test_manifests_match_their_files(which, request):
+    out, summary = request.getfixturevalue(which)[:2]
+    subs = submissions(out)
+    assert len(subs) == len(summary.submissions)
+    assert Counter(site for site, _, _ in subs) == {site: summary.submissions_per_site for site in summary.sites}
+    by_site: dict[str, list] = defaultdict(list)
+    for site, sub_id, manifest in subs:
+        folder = out / site / sub_id
+        assert contract.ID_PATTERN_SITE.match(site) and contract.ID_PATTERN_SUBMISSION.match(sub_id)
+        assert re.fullmatch(r"SITE-\d{3}", site) and re.fullmatch(r"\d{4}-\d{2}-\d{2}-\d{3}", sub_id)
+        assert manifest["schema_version"] == contract.SCHEMA_VERSION
+        assert (manifest["site_id"], manifest["submission_id"]) == (site, sub_id)
+        assert sub_id.startswith(manifest["exported_at"][:10])
+        assert manifest["exported_at"].endswith("+08:00")
+        present = {p.name for p in folder.iterdir() if p.suffix == ".csv"}
+        assert present == set(manifest["files"])
+        for name, listed in manifest["files"].items():
+            data = (folder / name).read_bytes()
+            assert hashlib.sha256(data).hexdigest() == listed["sha256"]
+            header, rows = read_csv(folder / name)
+            assert len(rows) == listed["rows"]
+            assert tuple(header) == contract.FILES[name].column_names
+        by_site[site].append((manifest["exported_at"], sub_id))
+    for site, exports in by_site.items():
+        times = [_parse("timestamp", e) for e, _ in exports]
+        assert times == sorted(times) and len(set(times)) == len(times)
+        assert [s for _, s in exports] == sorted(s for _, s in exports)
+    assert sum(sum(m["files"][f]["rows"] for f in m["files"]) for _, _, m in subs) == summary.total_rows
+
+
+def test_summary_per_submission_matches_manifests(messy):
+    out, summary, _ = messy
+    for s in summary.submissions:
+        manifest = json.loads((out / s.site_id / s.submission_id / "manifest.json").read_text())
+        assert {f: v["rows"] for f, v in manifest["files"].items()} == s.rows
+        assert s.valid + s.corrections + s.duplicates + s.invalid + s.retractions == s.total_rows
+        assert manifest["exported_at"] == s.exported_at
+
+
+def test_row_kinds_add_up(messy):
+    _, summary, rows = messy
+    per_file = Counter(r["file"] for r in rows)
+    assert dict(per_file) == {f: n for f, n in summary.rows.items() if n}
+    invalid_by_file = Counter(r.file for r in summary.invalid_rows)
+    for f in KEY:
+        assert summary.rows[f] == (summary.valid[f] + summary.corrections[f] + summary.duplicates[f]
+                                   + invalid_by_file[f])
+    assert summary.rows["retractions.csv"] == sum(summary.retractions.values())
+    assert summary.total_rows == (summary.expected_events + summary.expected_duplicates
+                                  + summary.expected_quarantined)
+
+
+@pytest.mark.parametrize("which", ["small", "messy", "shape"])
+def test_valid_rows_pass_and_invalid_rows_break_exactly_their_rule(which, request):
+    fixture = request.getfixturevalue(which)
+    out, summary = fixture[:2]
+    rows = fixture[2] if len(fixture) > 2 else all_rows(out)
+    found = []
+    for r in rows:
+        broken = broken_rules(contract.FILES[r["file"]], r["cells"])
+        assert len(broken) <= 1, (r, broken)
+        if broken:
+            found.append((r["site"], r["submission_id"], r["file"], r["row"], broken.pop()))
+    expected = [(x.site_id, x.submission_id, x.file, x.row, x.rule) for x in summary.invalid_rows]
+    assert sorted(found) == sorted(expected)
+    assert Counter(rule for *_, rule in found) == Counter({k: v for k, v in summary.invalid.items() if v})
+    assert len(found) == summary.expected_quarantined
+
+
+def test_every_invalid_rule_occurs_when_invalid_rows_are_common(messy):
+    _, summary, _ = messy
+    assert set(summary.invalid) == {r for rules in generator.INVALID_RULES.values() for r in rules}
+    missing = [rule for rule, n in summary.invalid.items() if n == 0]
+    assert len(missing) <= 3, missing
+    # the kinds the brief names
+    for rule in ("infusions.cycle.range", "reactions.term.vocabulary", "infusions.started_at.type",
+                 "reactions.outcome.fatal_iff_grade5", "patients.first_dose_date.not_after_recorded_at"):
+        assert summary.invalid[rule] > 0, rule
+
+
+def test_patient_refs_look_like_medical_record_numbers(small):
+    out, _ = small
+    for r in all_rows(out):
+        if "patient_ref" in r["cells"]:
+            m = re.fullmatch(r"MRN-(\d{3})-(\d{7})", r["cells"]["patient_ref"])
+            assert m and r["site"] == f"SITE-{m.group(1)}"
+
+
+# --------------------------------------------------------------------------------------
+# Data-quality features, recomputed from the files
+# --------------------------------------------------------------------------------------
+def versions(rows):
+    """(site, file, key) -> the rows of that record, in submission order."""
+    out: dict[tuple, list] = defaultdict(list)
+    for r in rows:
+        if r["file"] in KEY:
+            out[(r["site"], r["file"], r["cells"][KEY[r["file"]]])].append(r)
+    return out
+
+
+def test_duplicates_and_corrections_are_what_the_summary_says(messy):
+    _, summary, rows = messy
+    dup, corr = Counter(), Counter()
+    for (site, f, key), vs in versions(rows).items():
+        assert len(vs) <= 2
+        assert len({v["sub"] for v in vs}) == len(vs), "one version per submission"
+        if len(vs) == 2:
+            first, second = vs
+            assert second["sub"] > first["sub"]
+            if second["cells"] == first["cells"]:
+                dup[f] += 1
+            else:
+                corr[f] += 1
+                t1 = _parse("timestamp", first["cells"]["recorded_at"])
+                t2 = _parse("timestamp", second["cells"]["recorded_at"])
+                assert t2 > t1
+                changed = {c for c in first["cells"] if first["cells"][c] != second["cells"][c]} - {"recorded_at"}
+                assert len(changed) == 1, changed
+    assert dict(dup) == {f: n for f, n in summary.duplicates.items() if n}
+    assert dict(corr) == {f: n for f, n in summary.corrections.items() if n}
+    assert sum(dup.values()) > 0 and sum(corr.values()) > 0
+
+
+def test_late_parents_and_every_reaction_has_an_infusion(messy):
+    _, summary, rows = messy
+    first_sub: dict[tuple, int] = {}
+    for r in rows:
+        if r["file"] in KEY:
+            first_sub.setdefault((r["site"], r["file"], r["cells"][KEY[r["file"]]]), r["sub"])
+    late = 0
+    for (site, f, key), sub in first_sub.items():
+        if f == "reactions.csv":
+            ref = next(r["cells"]["infusion_ref"] for r in rows
+                       if r["site"] == site and r["file"] == f and r["cells"]["reaction_ref"] == key)
+            assert (site, "infusions.csv", ref) in first_sub, f"{site} {key} refers to a missing {ref}"
+            late += first_sub[(site, "infusions.csv", ref)] > sub
+    assert late == summary.late_parents > 0
+
+
+def test_retractions_refer_to_earlier_records(messy):
+    _, summary, rows = messy
+    first_sub: dict[tuple, int] = {}
+    for r in rows:
+        if r["file"] in KEY:
+            first_sub.setdefault((r["site"], r["file"], r["cells"][KEY[r["file"]]]), r["sub"])
+    file_of = {"patient": "patients.csv", "infusion": "infusions.csv", "reaction": "reactions.csv",
+               "irae": "iraes.csv"}
+    counts = Counter()
+    for r in rows:
+        if r["file"] == "retractions.csv":
+            c = r["cells"]
+            key = (r["site"], file_of[c["record_type"]], c["ref"])
+            assert key in first_sub and first_sub[key] < r["sub"]
+            assert 1 <= len(c["reason"]) <= 500
+            counts[c["record_type"]] += 1
+    assert dict(counts) == {k: v for k, v in summary.retractions.items() if v}
+    assert sum(counts.values()) > 0
+
+
+def test_no_later_submission_means_no_later_features(tmp_path):
+    s = generator.generate(tmp_path / "one", submissions_per_site=1, progress=None)
+    assert len(s.submissions) == 4
+    assert sum(s.duplicates.values()) == sum(s.corrections.values()) == sum(s.retractions.values()) == 0
+    assert s.late_parents == 0
+
+
+def test_zero_rates_write_only_valid_rows(tmp_path):
+    s = generator.generate(tmp_path / "clean", duplicate_rate=0, correction_rate=0, retraction_rate=0,
+                           late_parent_rate=0, invalid_rate=0, progress=None)
+    assert s.total_rows == sum(s.valid.values()) and not s.invalid_rows
+    assert all(n == 0 for n in s.orphans.values())
+
+
+def test_rates_are_shares_of_the_records(messy):
+    _, s, _ = messy
+    records = {f: s.valid[f] + sum(1 for x in s.invalid_rows if x.file == f) for f in KEY}
+    for f in KEY:
+        assert sum(1 for x in s.invalid_rows if x.file == f) == round(0.15 * records[f])
+        assert s.corrections[f] == round(0.05 * records[f])
+        assert s.duplicates[f] == round(0.05 * records[f])
+    assert s.late_parents == round(0.25 * records["reactions.csv"])
+
+
+# --------------------------------------------------------------------------------------
+# Clinical shape, from the current valid records of the files
+# --------------------------------------------------------------------------------------
+def current(rows):
+    """Latest valid version of each record, minus retracted records."""
+    latest: dict[tuple, dict] = {}
+    retracted = set()
+    for r in rows:
+        if broken_rules(contract.FILES[r["file"]], r["cells"]):
+            continue
+        c = r["cells"]
+        if r["file"] == "retractions.csv":
+            retracted.add((r["site"], c["record_type"], c["ref"]))
+            continue
+        key = (r["site"], r["file"], c[KEY[r["file"]]])
+        if key not in latest or c["recorded_at"] >= latest[key]["recorded_at"]:
+            latest[key] = c
+    kinds = {"patients.csv": "patient", "infusions.csv": "infusion", "reactions.csv": "reaction",
+             "iraes.csv": "irae"}
+    out: dict[str, list] = defaultdict(list)
+    for (site, f, key), c in latest.items():
+        if (site, kinds[f], key) not in retracted:
+            out[f].append(dict(c, site=site))
+    return out
+
+
+def rate(pairs) -> float:
+    pairs = list(pairs)
+    return sum(pairs) / len(pairs)
+
+
+def test_reaction_shape(shape):
+    out, summary = shape
+    cur = current(all_rows(out))
+    reactions = defaultdict(list)
+    for r in cur["reactions.csv"]:
+        reactions[(r["site"], r["infusion_ref"])].append(r)
+    infusions = cur["infusions.csv"]
+    assert len(infusions) > 3000
+    reacted = {(i["site"], i["infusion_ref"]): (i["site"], i["infusion_ref"]) in reactions for i in infusions}
+    by_cycle = defaultdict(list)
+    for i in infusions:
+        by_cycle[int(i["cycle"])].append(reacted[(i["site"], i["infusion_ref"])])
+    peak = rate(x for c in (2, 3) for x in by_cycle[c])
+    first = rate(by_cycle[1])
+    later = rate(x for c in by_cycle if c >= 6 for x in by_cycle[c])
+    assert peak > first and peak > later, (first, peak, later)
+
+    # premedication, among infusions given before the patient's first reaction (after a
+    # reaction every infusion is premedicated: comparing all infusions mixes in that risk)
+    by_patient = defaultdict(list)
+    for i in infusions:
+        by_patient[(i["site"], i["patient_ref"])].append(i)
+    naive_premed, naive_none = [], []
+    for infs in by_patient.values():
+        for i in sorted(infs, key=lambda x: _parse("timestamp", x["started_at"])):
+            r = reacted[(i["site"], i["infusion_ref"])]
+            (naive_premed if i["premedication"] else naive_none).append(r)
+            if r:
+                break
+    assert rate(naive_premed) < rate(naive_none)
+
+    # grades mostly 1-2; onset mostly within 30 minutes
+    grades = Counter(int(r["grade"]) for r in cur["reactions.csv"])
+    assert grades[1] + grades[2] > 0.6 * sum(grades.values())
+    assert grades[3] > 0 and grades[3] > grades[4] >= grades[5]
+    onsets = [int(r["onset_min"]) for r in cur["reactions.csv"]]
+    assert sum(o <= 30 for o in onsets) > 0.6 * len(onsets)
+
+
+def test_rechallenge_after_a_reaction(shape):
+    _, summary = shape
+    c = summary.clinical
+    assert c["rechallenges"] > 0.5 * c["patients_with_reaction"]
+    assert c["rechallenge_tolerated"] > c["rechallenge_breakthrough"] > c["rechallenge_failed"] > 0
+    assert c["rechallenge_tolerated"] + c["rechallenge_breakthrough"] > 0.75 * c["rechallenges"]
+
+
+def test_rechallenge_infusions_are_premedicated_and_slower(shape):
+    out, _ = shape
+    cur = current(all_rows(out))
+    reacted = {(r["site"], r["infusion_ref"]) for r in cur["reactions.csv"]}
+    by_patient = defaultdict(list)
+    for i in cur["infusions.csv"]:
+        by_patient[(i["site"], i["patient_ref"])].append(i)
+    rechallenges = []
+    for infs in by_patient.values():
+        infs.sort(key=lambda x: _parse("timestamp", x["started_at"]))
+        hits = [n for n, i in enumerate(infs) if (i["site"], i["infusion_ref"]) in reacted]
+        if hits and hits[0] + 1 < len(infs):
+            rechallenges.append(infs[hits[0] + 1])
+    assert len(rechallenges) > 20
+    assert rate(bool(i["premedication"]) for i in rechallenges) > 0.9
+    assert rate(i["protocol"] != "standard" for i in rechallenges) > 0.9
+
+
+def test_tumour_mix_regimens_and_iraes(shape):
+    out, _ = shape
+    cur = current(all_rows(out))
+    tumors = Counter(p["tumor_type"] for p in cur["patients.csv"])
+    assert tumors.most_common(2)[0][0] in ("cervical", "gastric_gej")
+    assert {"cervical", "gastric_gej", "hcc", "nsclc"} <= set(tumors)
+    tumor_of = {(p["site"], p["patient_ref"]): p["tumor_type"] for p in cur["patients.csv"]}
+    combos = defaultdict(Counter)
+    for i in cur["infusions.csv"]:
+        t = tumor_of.get((i["site"], i["patient_ref"]))
+        combos[t][i["combination"]] += 1
+    assert any("bevacizumab" in c for c in combos["cervical"])
+    assert "capecitabine;oxaliplatin" in combos["gastric_gej"] and "s1;oxaliplatin" in combos["gastric_gej"]
+    assert "lenvatinib" in combos["hcc"]
+    assert {"pemetrexed;carboplatin", "anlotinib"} <= set(combos["nsclc"])
+    assert "" in combos["npc"]  # monotherapy
+    # q3w mostly, some q2w
+    gaps = Counter()
+    by_patient = defaultdict(list)
+    for i in cur["infusions.csv"]:
+        by_patient[(i["site"], i["patient_ref"])].append(_parse("timestamp", i["started_at"]))
+    for times in by_patient.values():
+        times.sort()
+        for a, b in zip(times, times[1:]):
+            gaps[(b - a).days] += 1
+    assert sum(n for d, n in gaps.items() if 21 <= d <= 24) > sum(n for d, n in gaps.items() if 14 <= d <= 17) > 0
+    assert max(len(t) for t in by_patient.values()) >= 15
+    # irAEs: common categories lead, onset after the first dose
+    cats = Counter(e["category"] for e in cur["iraes.csv"])
+    assert set(c for c, _ in cats.most_common(5)) <= {"hepatitis", "pneumonitis", "dermatitis", "thyroiditis",
+                                                      "colitis", "other"}
+    first_dose = {(p["site"], p["patient_ref"]): p["first_dose_date"] for p in cur["patients.csv"]}
+    for e in cur["iraes.csv"]:
+        fd = first_dose.get((e["site"], e["patient_ref"]))
+        if fd:
+            assert e["onset_date"] > fd
+
+
+# --------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------
+def test_add_arguments_gives_generate_keywords(tmp_path):
+    p = argparse.ArgumentParser()
+    p.add_argument("--out")
+    generator.add_arguments(p)
+    args = p.parse_args(["--out", str(tmp_path / "cli"), "--sites", "2", "--patients", "30", "--seed", "5",
+                         "--invalid-rate", "0.1"])
+    knobs = {k: v for k, v in vars(args).items() if k != "out"}
+    assert knobs["submissions_per_site"] == 3 and knobs["invalid_rate"] == 0.1
+    s = generator.generate(Path(args.out), progress=None, **knobs)
+    assert s.sites == ("SITE-001", "SITE-002")
+    json.loads(generator.summary_json(s))
