@@ -1320,5 +1320,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             help=f"share of records: {words} (default {DEFAULTS[name]})")
 
 
+GENERATE_KEYWORDS = ("sites", "patients", "seed", "submissions_per_site", "duplicate_rate", "correction_rate",
+                     "retraction_rate", "late_parent_rate", "invalid_rate")
+
+
+def kwargs_from_args(args: argparse.Namespace) -> dict:
+    """generate()'s keywords from parsed arguments (ignores --out, --home, the subcommand...)."""
+    return {k: getattr(args, k) for k in GENERATE_KEYWORDS if hasattr(args, k)}
+
+
 def summary_json(summary: GenerateSummary) -> str:
     return json.dumps(summary.to_dict(), indent=2, sort_keys=True)

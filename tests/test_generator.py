@@ -527,8 +527,34 @@ def test_add_arguments_gives_generate_keywords(tmp_path):
     generator.add_arguments(p)
     args = p.parse_args(["--out", str(tmp_path / "cli"), "--sites", "2", "--patients", "30", "--seed", "5",
                          "--invalid-rate", "0.1"])
-    knobs = {k: v for k, v in vars(args).items() if k != "out"}
+    knobs = generator.kwargs_from_args(args)
+    assert set(knobs) == set(generator.GENERATE_KEYWORDS)
     assert knobs["submissions_per_site"] == 3 and knobs["invalid_rate"] == 0.1
     s = generator.generate(Path(args.out), progress=None, **knobs)
     assert s.sites == ("SITE-001", "SITE-002")
     json.loads(generator.summary_json(s))
+
+
+# --------------------------------------------------------------------------------------
+# What ingestion does with it (the summary is what ingestion tests compare against)
+# --------------------------------------------------------------------------------------
+def test_ingestion_agrees_with_the_summary(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    from safety_ledger.home import Home
+    from safety_ledger.ingest import ingest_landing
+
+    home = Home(tmp_path / "home").ensure()
+    # one site, two submissions: every feature occurs, and GX runs only ten times
+    s = generator.generate(home.landing, sites=1, patients=80, seed=5, submissions_per_site=2,
+                           duplicate_rate=0.05, correction_rate=0.05, retraction_rate=0.05,
+                           late_parent_rate=0.3, invalid_rate=0.1, progress=None)
+    assert s.late_parents and s.expected_duplicates and sum(s.corrections.values()) and sum(s.retractions.values())
+    reports = ingest_landing(home, progress=lambda _m: None)
+    assert [r.status for r in reports] == ["accepted"] * len(s.submissions)
+    assert sum(r.rows for r in reports) == s.total_rows
+    assert sum(r.events for r in reports) == s.expected_events
+    assert sum(r.duplicates for r in reports) == s.expected_duplicates
+    assert sum(r.quarantined for r in reports) == s.expected_quarantined
+    quarantined = {(d["site_id"], d["submission_id"], d["source_file"], d["source_row"], tuple(d["rules"]))
+                   for f in home.quarantine.glob("*.parquet") for d in pq.read_table(f).to_pylist()}
+    assert quarantined == {(x.site_id, x.submission_id, x.file, x.row, (x.rule,)) for x in s.invalid_rows}
