@@ -12,6 +12,11 @@ from dashboard import data as d
 TIER_COLOURS = {"tolerated": "#2e7d32", "breakthrough": "#f9a825", "failed": "#c62828"}
 
 
+def category_scale(categories: Sequence[str]) -> alt.Scale:
+    """One colour per category, the same in every chart of a page."""
+    return alt.Scale(domain=list(categories), scheme="tableau20")
+
+
 def interval_frame(labels: Sequence[str], k: Sequence[Any], n: Sequence[Any],
                    rate: Sequence[Any], lo: Sequence[Any], hi: Sequence[Any],
                    colour: Sequence[Any] | None = None) -> pd.DataFrame:
@@ -21,7 +26,8 @@ def interval_frame(labels: Sequence[str], k: Sequence[Any], n: Sequence[Any],
         if d.is_null(rate[i]) or d.as_int(n[i]) <= 0:
             continue
         rows.append({
-            "label": label,
+            "label": f"{label} ({d.as_int(k[i])}/{d.as_int(n[i])})",
+            "group": label,
             "rate": float(rate[i]),
             "lo": float(lo[i]) if not d.is_null(lo[i]) else float(rate[i]),
             "hi": float(hi[i]) if not d.is_null(hi[i]) else float(rate[i]),
@@ -32,8 +38,8 @@ def interval_frame(labels: Sequence[str], k: Sequence[Any], n: Sequence[Any],
             "of_text": f"{d.as_int(k[i])}/{d.as_int(n[i])}",
             "colour": "" if colour is None else str(colour[i]),
         })
-    return pd.DataFrame(rows, columns=["label", "rate", "lo", "hi", "k", "n", "rate_text",
-                                       "ci_text", "of_text", "colour"])
+    return pd.DataFrame(rows, columns=["label", "group", "rate", "lo", "hi", "k", "n",
+                                       "rate_text", "ci_text", "of_text", "colour"])
 
 
 def interval_chart(frame: pd.DataFrame, *, group_title: str, rate_title: str,
@@ -41,14 +47,15 @@ def interval_chart(frame: pd.DataFrame, *, group_title: str, rate_title: str,
                    colour_title: str | None = None,
                    colour_scale: alt.Scale | None = None,
                    reference: float | None = None) -> alt.LayerChart:
-    """Point estimate with its 95% CI as an error bar, one per group, labelled k/n."""
+    """Point estimate with its 95% CI as an error bar, one per group; each group's axis
+    label ends with its numerator/denominator."""
     order = list(frame["label"])
     xmax = max(0.05, float(frame["hi"].max()) if len(frame) else 0.05)
-    xmax = min(1.0, xmax * 1.15 + 0.02)
-    rate_axis = alt.Axis(format="%", title=rate_title)
-    rate_scale = alt.Scale(domain=[0, xmax], nice=False)
+    xmax = min(1.0, xmax * 1.1 + 0.02)
+    rate_axis = alt.Axis(format="%", title=rate_title, tickCount=10)
+    rate_scale = alt.Scale(domain=[0, xmax], nice=False, padding=8)
     tooltip = [
-        alt.Tooltip("label:N", title=group_title),
+        alt.Tooltip("group:N", title=group_title),
         alt.Tooltip("rate_text:N", title=rate_title),
         alt.Tooltip("ci_text:N", title="95% CI"),
         alt.Tooltip("k:Q", title="numerator"),
@@ -56,26 +63,24 @@ def interval_chart(frame: pd.DataFrame, *, group_title: str, rate_title: str,
     ]
     if vertical:
         base = alt.Chart(frame).encode(x=alt.X("label:N", sort=order, title=group_title,
-                                               axis=alt.Axis(labelAngle=0)))
-        bars = base.mark_errorbar(ticks=True).encode(
+                                               axis=alt.Axis(labelAngle=0, labelLimit=160)))
+        bars = base.mark_errorbar(ticks={"size": 14}).encode(
             y=alt.Y("lo:Q", axis=rate_axis, scale=rate_scale), y2="hi:Q")
         point = base.mark_point(filled=True, size=90).encode(y="rate:Q", tooltip=tooltip)
-        text = base.mark_text(dy=-10, fontSize=11, color="#555").encode(y="hi:Q", text="of_text:N")
         height = 300
     else:
-        base = alt.Chart(frame).encode(y=alt.Y("label:N", sort=order, title=group_title))
-        bars = base.mark_errorbar(ticks=True).encode(
+        base = alt.Chart(frame).encode(y=alt.Y("label:N", sort=order, title=group_title,
+                                               axis=alt.Axis(labelLimit=260)))
+        bars = base.mark_errorbar(ticks={"size": 14}).encode(
             x=alt.X("lo:Q", axis=rate_axis, scale=rate_scale), x2="hi:Q")
         point = base.mark_point(filled=True, size=90).encode(x="rate:Q", tooltip=tooltip)
-        text = base.mark_text(align="left", dx=8, fontSize=11, color="#555").encode(
-            x="hi:Q", text="of_text:N")
-        height = max(140, 34 * len(frame) + 40)
+        height = alt.Step(36)
     if colour_title is not None:
         colour = alt.Color("colour:N", title=colour_title,
                            scale=colour_scale or alt.Undefined)
         point = point.encode(color=colour)
         bars = bars.encode(color=colour)
-    layers = [bars, point, text]
+    layers = [bars, point]
     if reference is not None:
         ref = alt.Chart(pd.DataFrame({"ref": [reference]}))
         if vertical:
@@ -91,12 +96,12 @@ def stacked_bars(frame: pd.DataFrame, *, x: str, x_title: str, y: str, y_title: 
                  tooltip: list[Any] | None = None) -> alt.Chart:
     colour_enc = alt.Color(f"{colour}:N", title=colour_title, scale=colour_scale or alt.Undefined)
     if horizontal:
-        enc = {"y": alt.Y(f"{x}:N", title=x_title, sort=order),
-               "x": alt.X(f"sum({y}):Q", title=y_title)}
-        height = max(140, 34 * frame[x].nunique() + 40)
+        enc = {"y": alt.Y(f"{x}:N", title=x_title, sort=order, axis=alt.Axis(labelLimit=320)),
+               "x": alt.X(f"sum({y}):Q", title=y_title, axis=alt.Axis(tickMinStep=1))}
+        height = alt.Step(36)
     else:
         enc = {"x": alt.X(f"{x}:N", title=x_title, sort=order, axis=alt.Axis(labelAngle=0)),
-               "y": alt.Y(f"sum({y}):Q", title=y_title)}
+               "y": alt.Y(f"sum({y}):Q", title=y_title, axis=alt.Axis(tickMinStep=1))}
         height = 300
     return (alt.Chart(frame).mark_bar()
             .encode(color=colour_enc, tooltip=tooltip or alt.Undefined, **enc)

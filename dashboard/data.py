@@ -171,18 +171,30 @@ def wilson(k: Any, n: Any) -> tuple[float | None, float | None, float | None]:
     return (p, max(0.0, centre - half), min(1.0, centre + half))
 
 
+def plural(n: Any, one: str, many: str | None = None) -> str:
+    """'1 site', '2 sites', '1,204 infusions'."""
+    n = as_int(n)
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
 def fmt_int(x: Any) -> str:
     return DASH if is_null(x) else f"{int(x):,}"
 
 
+def _pct_number(x: Any) -> str:
+    # A proportion, clamped to [0, 1]: a Wilson bound computed in floating point can come
+    # out a hair below 0 or above 1, which must not print as "-0.0%".
+    return f"{100 * min(1.0, max(0.0, float(x))):.1f}"
+
+
 def fmt_pct(x: Any) -> str:
-    return DASH if is_null(x) else f"{100 * float(x):.1f}%"
+    return DASH if is_null(x) else f"{_pct_number(x)}%"
 
 
 def fmt_ci(lo: Any, hi: Any) -> str:
     if is_null(lo) or is_null(hi):
         return DASH
-    return f"{100 * float(lo):.1f}–{100 * float(hi):.1f}%"
+    return f"{_pct_number(lo)}–{_pct_number(hi)}%"
 
 
 def fmt_ratio(x: Any, digits: int = 2) -> str:
@@ -229,6 +241,8 @@ def rate_sentence(label: str, k: Any, n: Any, unit: str,
         rate, lo, hi = wilson(k, n)
     elif is_null(lo) or is_null(hi):
         _, lo, hi = wilson(k, n)
+    if n_int == 1 and unit.endswith("s"):
+        unit = unit[:-1]
     return (f"{label} {fmt_pct(rate)} (95% CI {fmt_ci(lo, hi)}) — "
             f"{as_int(k):,} of {n_int:,} {unit}")
 

@@ -220,7 +220,7 @@ def charts(at: AppTest):
 
 def table(at: AppTest, *columns: str):
     """The one dataframe on the page that has all these columns."""
-    hits = [df.value for df in at.dataframe if set(columns) <= set(df.value.columns)]
+    hits = [df.value for df in [*at.dataframe, *at.table] if set(columns) <= set(df.value.columns)]
     assert len(hits) == 1, f"{len(hits)} dataframes with columns {columns}"
     return hits[0]
 
@@ -245,18 +245,22 @@ def test_overview_headlines_carry_their_denominators(home):
     assert "12 patients with ≥1 current infusion, who received 40 infusions" in t
     assert "2 sites with current infusions; 2 sites have sent submissions" in t
     assert "3 accepted and 1 rejected of 4 submissions" in t
-    assert "4 quarantined of 75 rows in accepted submissions (70 events, 1 duplicates dropped)" in t
-    assert "1 records left out of the figures, at 1 sites" in t
+    assert "4 quarantined of 75 rows in accepted submissions (70 events, 1 duplicate dropped)" in t
+    assert "1 record left out of the figures, at 1 site" in t
     # every rate carries its definition
     assert "Reaction rate = infusions with ≥1 current reaction / current infusions; " \
            "95% Wilson score interval." in t
     assert "Grade 3+ rate = infusions whose highest current reaction grade is ≥3" in t
     # freshness
+    assert "**Warehouse built:** 2025-02-16 10:00 UTC" in t
+    assert "**Events as of:** build time (every ingested event)" in t
+    assert ("**Latest ingested submission:** 2025-02-16 09:00 UTC — `SITE-A` / "
+            "`2025-02-15-001`, exported 2025-02-15 08:00 UTC, accepted") in t
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Warehouse built"] == "2025-02-16 10:00 UTC"
-    assert metrics["Events as of"] == "build time (all ingested events)"
-    assert metrics["Latest ingested submission"] == "2025-02-16 09:00 UTC"
-    assert "`SITE-A` / `2025-02-15-001`" in t
+    assert metrics == {"Reaction rate": "15.0%", "Grade 3+ rate": "5.0%", "Patients": "12",
+                       "Rechallenge success": "75.0%", "Sites": "2",
+                       "Submissions accepted / rejected": "3 / 1", "Quarantined rows": "4",
+                       "Data issues": "1"}
     events = table(at, "Events table")
     assert dict(zip(events["Events table"], events["Events in this build"])) == {
         "patients": "12", "infusions": "40", "reactions": "7"}
@@ -301,10 +305,11 @@ def test_reaction_rate_chart_draws_interval_and_leaves_out_null_rates(home):
     def mark(layer):
         return layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"]
 
-    assert {"errorbar", "point", "text"} <= {mark(layer) for layer in spec["layer"]}
+    assert {"errorbar", "point"} <= {mark(layer) for layer in spec["layer"]}
     # the groups drawn, in order: chemo_tki (0 infusions) has no rate, so no point
     point = next(layer for layer in spec["layer"] if mark(layer) == "point")
-    assert point["encoding"]["y"]["sort"] == ["monotherapy", "chemotherapy", "chemo_bevacizumab"]
+    assert point["encoding"]["y"]["sort"] == [
+        "monotherapy (1/10)", "chemotherapy (4/22)", "chemo_bevacizumab (1/8)"]
 
 
 def test_rechallenge_page(home):
@@ -322,7 +327,7 @@ def test_rechallenge_page(home):
             std["95% CI"]) == ("premedicated", "1-2", "2", "1", "1", "0", "2 of 2", "100.0%",
                                "34.2–100.0%")
     nr = row(tab, "Protocol", "not rechallenged")
-    assert (nr["Patients with index reaction"], nr["Rechallenged"], nr["Success"],
+    assert (nr["Index reactions"], nr["Rechallenged"], nr["Success"],
             nr["Success rate"], nr["95% CI"]) == ("1", "0", "0 of 0", "—", "—")
 
     at.radio(key="rechallenge_grouping").set_value("Index grade band").run()
@@ -330,7 +335,7 @@ def test_rechallenge_page(home):
     tab = table(at, "Success")
     assert dict(zip(tab["Index grade"], tab["Success"])) == {"1-2": "2 of 3", "3+": "1 of 1"}
     assert row(tab, "Index grade", "1-2")["95% CI"] == "20.8–93.9%"
-    assert row(tab, "Index grade", "3+")["Patients with index reaction"] == "2"
+    assert row(tab, "Index grade", "3+")["Index reactions"] == "2"
 
     at.radio(key="rechallenge_grouping").set_value("Premedication").run()
     tab = table(at, "Success")
@@ -347,8 +352,8 @@ def test_irae_trends_page(home):
     assert "irAE month = calendar month of onset_date" in t
     monthly = table(at, "irAE events")
     assert monthly.to_dict("list") == {
-        "Month": ["2025-01", "2025-02", "2025-03"], "irAE events": [3, 2, 2],
-        "Grade 3+ events": [0, 2, 0], "Treated patients": ["8", "10", "11"]}
+        "Month": ["2025-01", "2025-02", "2025-03"], "irAE events": ["3", "2", "2"],
+        "Grade 3+ events": ["0", "2", "0"], "Treated patients": ["8", "10", "11"]}
     detail = table(at, "Category")
     assert len(detail) == 5
     assert row(detail, "Category", "pneumonitis") == {
@@ -357,7 +362,7 @@ def test_irae_trends_page(home):
 
     at.multiselect(key="irae_categories").set_value(["hepatitis"]).run()
     assert not at.exception
-    assert table(at, "irAE events")["irAE events"].tolist() == [1, 1, 0]
+    assert table(at, "irAE events")["irAE events"].tolist() == ["1", "1", "0"]
 
 
 def test_sites_and_submissions_page(home):
@@ -383,7 +388,7 @@ def test_sites_and_submissions_page(home):
         "rejected", "sha256 of infusions.csv does not match the manifest", "—")
     b = row(subs, "Submission", "2025-01-21-001")
     assert (b["Rows"], b["Events"], b["Duplicates"], b["Quarantined"],
-            b["Rows = events + duplicates + quarantined"]) == ("25", "22", "0", "3", "✓")
+            b["Adds up"]) == ("25", "22", "0", "3", "✓")
     assert "3 accepted and 1 rejected of 4 submissions from 2 sites." in t
 
     issues = table(at, "Record type")
@@ -476,8 +481,7 @@ def test_zero_infusions_show_dashes_never_zero(home):
 def test_build_info_with_a_column_per_table(home):
     write_warehouse(warehouse_file(home), build_info_json=False)
     at = run_page("overview")
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Events as of"] == "2025-02-01 00:00 UTC"
+    assert "**Events as of:** 2025-02-01 00:00 UTC" in texts(at)
     events = table(at, "Events table")
     assert dict(zip(events["Events table"], events["Events in this build"])) == {
         "patients": "12", "infusions": "40", "reactions": "7"}

@@ -41,9 +41,9 @@ monthly = pd.DataFrame({
 })
 
 n_ev, n_g3 = int(ev["events"].fillna(0).sum()), int(ev["grade3plus_events"].fillna(0).sum())
-st.markdown(f"**{n_ev:,} irAE events** ({n_g3:,} grade 3+) with onset in {len(months)} months "
-            f"({months[0]} to {months[-1]}), in {len(chosen)} of {len(all_categories)} "
-            "categories.")
+st.markdown(f"**{d.plural(n_ev, 'irAE event')}** ({n_g3:,} grade 3+) with onset in "
+            f"{d.plural(len(months), 'month')} ({months[0]} to {months[-1]}), in "
+            f"{len(chosen)} of {d.plural(len(all_categories), 'category', 'categories')}.")
 
 st.subheader("Events by month and category")
 if ev.empty:
@@ -52,6 +52,7 @@ else:
     st.altair_chart(charts.stacked_bars(
         ev, x="Month", x_title="Month of onset", y="events", y_title="irAE events",
         colour="Category", colour_title="Category", order=months,
+        colour_scale=charts.category_scale(all_categories),
         tooltip=["Month", "Category", "events", "grade3plus_events", "patients"]),
         key="chart_irae_events")
 
@@ -63,7 +64,7 @@ else:
     st.altair_chart(charts.stacked_bars(
         g3, x="Month", x_title="Month of onset", y="grade3plus_events",
         y_title="Grade 3+ irAE events", colour="Category", colour_title="Category",
-        order=months, tooltip=["Month", "Category", "grade3plus_events", "patients"]),
+        order=months, colour_scale=charts.category_scale(all_categories), tooltip=["Month", "Category", "grade3plus_events", "patients"]),
         key="chart_irae_g3")
 
 st.subheader("Treated patients by month")
@@ -82,7 +83,8 @@ else:
 
 st.subheader("By month")
 show = monthly.copy()
-show["Treated patients"] = [d.fmt_int(v) for v in show["Treated patients"]]
+for c in ("irAE events", "Grade 3+ events", "Treated patients"):
+    show[c] = [d.fmt_int(v) for v in show[c]]
 st.dataframe(show, hide_index=True, key="table_irae_monthly")
 
 st.subheader("By month and category")

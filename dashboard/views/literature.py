@@ -43,7 +43,7 @@ if text.strip():
     hay = (view["title"].astype(str) + " " + view["key_finding"].astype(str)).str.lower()
     view = view[hay.str.contains(needle, regex=False)]
 
-st.markdown(f"**{len(view):,} of {len(lit):,} publications**")
+st.markdown(f"**{len(view):,} of {d.plural(len(lit), 'publication')}**")
 counts = view.groupby("study_type").size().reindex(present_types).dropna().astype(int)
 if len(counts):
     st.caption("By study type: " + ", ".join(f"{t} {n}" for t, n in counts.items()))
@@ -59,6 +59,4 @@ out = pd.DataFrame({
     "First ingested": [d.fmt_time(v) for v in view.get("first_ingested_at",
                                                         [None] * len(view))],
 })
-st.dataframe(out, hide_index=True, key="table_literature",
-             column_config={"Title": st.column_config.TextColumn(width="large"),
-                            "Key finding": st.column_config.TextColumn(width="large")})
+st.table(out, hide_index=True)  # a static table: titles and findings wrap, whole

@@ -42,8 +42,8 @@ with c3:
         d.headline("Patients", d.DASH, d.missing_table_message(wh, "reaction_rate_by_site"))
     else:
         d.headline("Patients", d.fmt_int(tot["patients"]),
-                   f"{tot['patients']:,} patients with ≥1 current infusion, "
-                   f"who received {tot['infusions']:,} infusions",
+                   f"{d.plural(tot['patients'], 'patient')} with ≥1 current infusion, "
+                   f"who received {d.plural(tot['infusions'], 'infusion')}",
                    "Patients are counted once, at their site.")
 with c4:
     if rech is None:
@@ -57,7 +57,7 @@ with c4:
         d.headline("Rechallenge success", d.fmt_pct(rate),
                    d.rate_sentence("Rechallenge success", success, rechallenged,
                                    "rechallenged patients")
-                   + f"  \n{indexed:,} patients with an index reaction, "
+                   + f"  \n{d.plural(indexed, 'patient')} with an index reaction, "
                      f"{indexed - rechallenged:,} not rechallenged",
                    d.DEFINITIONS["rechallenge_success"])
 
@@ -72,9 +72,10 @@ with c1:
         submitting = int(subs["site_id"].nunique()) if subs is not None else None
         parts = []
         if with_inf is not None:
-            parts.append(f"{with_inf:,} sites with current infusions")
+            parts.append(f"{d.plural(with_inf, 'site')} with current infusions")
         if submitting is not None:
-            parts.append(f"{submitting:,} sites have sent submissions")
+            parts.append(f"{d.plural(submitting, 'site')} "
+                         f"{'has' if submitting == 1 else 'have'} sent submissions")
         d.headline("Sites", d.fmt_int(with_inf if with_inf is not None else submitting),
                    "; ".join(parts))
 with c2:
@@ -83,8 +84,9 @@ with c2:
     else:
         status = subs["status"].astype("string").str.lower()
         acc, rej = int((status == "accepted").sum()), int((status == "rejected").sum())
-        d.headline("Submissions", f"{acc:,} accepted / {rej:,} rejected",
-                   f"{acc:,} accepted and {rej:,} rejected of {len(subs):,} submissions",
+        d.headline("Submissions accepted / rejected", f"{acc:,} / {rej:,}",
+                   f"{acc:,} accepted and {rej:,} rejected of "
+                   f"{d.plural(len(subs), 'submission')}",
                    "A rejected submission lands nothing: see Sites and submissions for "
                    "the reason.")
 with c3:
@@ -97,8 +99,8 @@ with c3:
         ev = int(subs["events"].fillna(0).sum())
         dup = int(subs["duplicates"].fillna(0).sum())
         d.headline("Quarantined rows", d.fmt_int(q),
-                   f"{q:,} quarantined of {rows:,} rows in accepted submissions "
-                   f"({ev:,} events, {dup:,} duplicates dropped)",
+                   f"{q:,} quarantined of {d.plural(rows, 'row')} in accepted submissions "
+                   f"({d.plural(ev, 'event')}, {d.plural(dup, 'duplicate')} dropped)",
                    d.DEFINITIONS["submission_rows"])
 with c4:
     if issues is None:
@@ -106,7 +108,8 @@ with c4:
     else:
         n_sites = int(issues["site_id"].nunique()) if "site_id" in issues.columns else 0
         d.headline("Data issues", d.fmt_int(len(issues)),
-                   f"{len(issues):,} records left out of the figures, at {n_sites:,} sites",
+                   f"{d.plural(len(issues), 'record')} left out of the figures, at "
+                   f"{d.plural(n_sites, 'site')}",
                    "For example a reaction whose infusion has not arrived yet: it counts once "
                    "its parent arrives.")
 
@@ -117,20 +120,20 @@ latest = None
 if subs is not None and "ingested_at" in subs.columns and subs["ingested_at"].notna().any():
     latest = subs.sort_values("ingested_at", ascending=False, na_position="last").iloc[0]
 
-f1, f2, f3 = st.columns(3)
-with f1:
-    st.metric("Warehouse built", d.fmt_time(info.get("built_at")) if info else d.DASH)
-with f2:
-    as_of = info.get("as_of") if info else None
-    st.metric("Events as of", d.fmt_time(as_of) if not d.is_null(as_of)
-              else ("build time (all ingested events)" if info else d.DASH))
-with f3:
-    st.metric("Latest ingested submission",
-              d.fmt_time(latest["ingested_at"]) if latest is not None else d.DASH)
+as_of = info.get("as_of") if info else None
+lines = [
+    f"**Warehouse built:** {d.fmt_time(info.get('built_at')) if info else d.DASH}",
+    "**Events as of:** " + (d.fmt_time(as_of) if not d.is_null(as_of)
+                            else ("build time (every ingested event)" if info else d.DASH)),
+]
 if latest is not None:
-    st.markdown(f"Latest submission: `{latest['site_id']}` / `{latest['submission_id']}`, "
-                f"exported {d.fmt_time(latest.get('exported_at'))}, "
-                f"ingested {d.fmt_time(latest['ingested_at'])}, **{latest['status']}**.")
+    lines.append(f"**Latest ingested submission:** {d.fmt_time(latest['ingested_at'])} — "
+                 f"`{latest['site_id']}` / `{latest['submission_id']}`, exported "
+                 f"{d.fmt_time(latest.get('exported_at'))}, {latest['status']}")
+else:
+    lines.append(f"**Latest ingested submission:** {d.DASH}")
+with st.container(border=True):
+    st.markdown("  \n".join(lines))
 if info is None:
     st.info(d.missing_table_message(wh, "build_info"))
 elif info["events"]:

@@ -18,9 +18,9 @@ if which == "Reaction rate":
 else:
     cols = ("grade3plus_infusions", "grade3plus_rate", "grade3plus_ci_low", "grade3plus_ci_high")
     definition = d.DEFINITIONS["grade3plus_rate"]
-st.caption(definition + " Each point is the rate, the bar its 95% interval, the label "
-           "numerator/denominator (infusions). Groups with 0 infusions have no rate (—) "
-           "and are not drawn.")
+st.caption(definition + " Each point is the rate, the bar its 95% interval; each group is "
+           "labelled with its numerator/denominator (infusions). Groups with 0 infusions "
+           "have no rate (—) and are not drawn.")
 
 REGIMEN_ORDER = ["monotherapy", "chemotherapy", "chemo_bevacizumab", "tki", "chemo_tki", "other"]
 
@@ -36,7 +36,8 @@ def _sorted(df: pd.DataFrame, key: str) -> pd.DataFrame:
     return df.sort_values(["infusions", key], ascending=[False, True])
 
 
-def section(table: str, key: str, title: str, group_title: str, vertical: bool) -> None:
+def section(table: str, key: str, title: str, group_title: str, plural: str,
+            vertical: bool) -> None:
     st.subheader(title)
     if not d.require(wh, table):
         return
@@ -50,7 +51,7 @@ def section(table: str, key: str, title: str, group_title: str, vertical: bool) 
     frame = charts.interval_frame(labels, k, list(df["infusions"]), rate, lo, hi)
     n_total = int(df["infusions"].fillna(0).sum())
     k_total = int(df[cols[0]].fillna(0).sum())
-    st.markdown(d.rate_sentence(f"All {group_title.lower()}s: {which.lower()}", k_total, n_total,
+    st.markdown(d.rate_sentence(f"All {plural}: {which.lower()}", k_total, n_total,
                                 "infusions"))
     if frame.empty:
         st.info("No group has infusions yet, so there is no rate to draw.")
@@ -64,10 +65,11 @@ def section(table: str, key: str, title: str, group_title: str, vertical: bool) 
     st.dataframe(d.rate_table(df, key, group_title), hide_index=True, key=f"table_{table}")
 
 
-section("reaction_rate_by_cycle", "cycle", "By cycle", "Cycle", vertical=True)
-section("reaction_rate_by_tumor_type", "tumor_type", "By tumor type", "Tumor type", vertical=False)
+section("reaction_rate_by_cycle", "cycle", "By cycle", "Cycle", "cycles", vertical=True)
+section("reaction_rate_by_tumor_type", "tumor_type", "By tumor type", "Tumor type",
+        "tumor types", vertical=False)
 section("reaction_rate_by_regimen", "regimen_class", "By regimen class", "Regimen class",
-        vertical=False)
+        "regimen classes", vertical=False)
 st.caption("Regimen class from the infusion's combination: chemotherapy (C), bevacizumab (B), "
            "tyrosine-kinase inhibitor (T). None → monotherapy; C → chemotherapy; C+B → "
            "chemo_bevacizumab; T → tki; C+T → chemo_tki; anything else → other.")

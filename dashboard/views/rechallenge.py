@@ -102,8 +102,9 @@ else:
     st.altair_chart(chart, key="chart_tiers")
 
 st.subheader("Success rate")
-st.caption(d.DEFINITIONS["rechallenge_success"] + " Label: successes/rechallenged patients. "
-           "Groups with no rechallenged patient have no rate (—) and are not drawn.")
+st.caption(d.DEFINITIONS["rechallenge_success"] + " Each group is labelled with its "
+           "successes/rechallenged patients. Groups with no rechallenged patient have no "
+           "rate (—) and are not drawn.")
 frame = charts.interval_frame(list(g["Group"]), list(g["success"]), list(g["rechallenged"]),
                               list(g["success_rate"]), list(g["ci_low"]), list(g["ci_high"]))
 if frame.empty:
@@ -115,14 +116,15 @@ else:
                     key="chart_success")
 
 table = pd.DataFrame({k: g[k] for k in keys})
-table["Patients with index reaction"] = [d.fmt_int(v) for v in g["patients_with_index_reaction"]]
+table["Index reactions"] = [d.fmt_int(v) for v in g["patients_with_index_reaction"]]
 table["Rechallenged"] = [d.fmt_int(v) for v in g["rechallenged"]]
-table["Tolerated"] = [d.fmt_int(v) for v in g["tolerated"]]
-table["Breakthrough"] = [d.fmt_int(v) for v in g["breakthrough"]]
-table["Failed"] = [d.fmt_int(v) for v in g["failed"]]
 table["Success"] = [f"{s:,} of {n:,}" for s, n in zip(g["success"], g["rechallenged"])]
 table["Success rate"] = [d.fmt_pct(v) for v in g["success_rate"]]
 table["95% CI"] = [d.fmt_ci(a, b) for a, b in zip(g["ci_low"], g["ci_high"])]
+table["Tolerated"] = [d.fmt_int(v) for v in g["tolerated"]]
+table["Breakthrough"] = [d.fmt_int(v) for v in g["breakthrough"]]
+table["Failed"] = [d.fmt_int(v) for v in g["failed"]]
 st.dataframe(table, hide_index=True, key="table_rechallenge")
-st.caption("Protocol and premedication are those of the rechallenge infusion; a patient with an "
-           "index reaction and no later infusion is counted in a “not rechallenged” row.")
+st.caption("Index reactions = patients with an index reaction. Protocol and premedication are "
+           "those of the rechallenge infusion; a patient with an index reaction and no later "
+           "infusion is counted in a “not rechallenged” row.")

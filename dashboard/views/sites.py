@@ -28,8 +28,8 @@ if d.require(wh, "reaction_rate_by_site"):
         k_total = int(sites["reaction_infusions"].fillna(0).sum())
         pooled, _, _ = d.wilson(k_total, n_total)
         st.markdown(d.rate_sentence("All sites: reaction rate", k_total, n_total, "infusions")
-                    + f"; {flag.count('outside funnel')} of {len(sites)} sites outside the "
-                      "99.8% funnel.")
+                    + f"; {flag.count('outside funnel')} of {d.plural(len(sites), 'site')} "
+                      "outside the 99.8% funnel.")
         labels = [d.label_of(s) for s in sites["site_id"]]
         frame = charts.interval_frame(labels, list(sites["reaction_infusions"]),
                                       list(sites["infusions"]), list(sites["reaction_rate"]),
@@ -58,24 +58,27 @@ if d.require(wh, "reaction_rate_by_site"):
             fun = pd.DataFrame({"Site": labels, "low": lo.values, "high": hi.values,
                                 "expected": exp.values,
                                 "observed": sites["reaction_infusions"].values,
-                                "Funnel (99.8%)": flag}).dropna(subset=["expected"])
+                                "funnel": flag}).dropna(subset=["expected"])
             if not fun.empty:
                 st.markdown("**Observed infusions with a reaction against the 99.8% limits "
                             "around the expected count**")
                 base = alt.Chart(fun).encode(y=alt.Y("Site:N", sort=labels, title="Site"))
                 limits = base.mark_errorbar(ticks=True, color="#999").encode(
-                    x=alt.X("low:Q", title="Infusions with a reaction"), x2="high:Q")
+                    x=alt.X("low:Q", title="Infusions with a reaction",
+                            axis=alt.Axis(tickMinStep=1)), x2="high:Q")
                 expected = base.mark_tick(color="#333", thickness=2).encode(x="expected:Q")
                 observed = base.mark_point(filled=True, size=90).encode(
                     x="observed:Q",
-                    color=alt.Color("Funnel (99.8%):N", scale=scale),
-                    tooltip=["Site", "observed", "expected", "low", "high", "Funnel (99.8%)"])
+                    color=alt.Color("funnel:N", title="Funnel (99.8%)", scale=scale),
+                    tooltip=["Site", "observed", "expected", "low", "high", "funnel"])
                 st.altair_chart(alt.layer(limits, expected, observed)
-                                .properties(height=max(140, 34 * len(fun) + 40)),
+                                .properties(height=alt.Step(36)),
                                 key="chart_site_funnel")
                 st.caption("Grey bar: 99.8% limits; black tick: expected count; dot: observed.")
 
-        table = d.rate_table(sites, "site_id", "Site")
+        full = d.rate_table(sites, "site_id", "Site")
+        table = full[["Site", "Infusions", "With reaction", "Reaction rate",
+                      "Reaction rate 95% CI"]].copy()
         if "expected_reaction_infusions" in sites.columns:
             table["Expected"] = [d.fmt_ratio(v, 1) for v in sites["expected_reaction_infusions"]]
         if "observed_to_expected" in sites.columns:
@@ -84,11 +87,15 @@ if d.require(wh, "reaction_rate_by_site"):
             table["99.8% limits"] = [d.DASH if d.is_null(a) or d.is_null(b) else
                                      f"{float(a):g}–{float(b):g}" for a, b in zip(lo, hi)]
         table["Funnel"] = flag
+        for c in ("Grade 3+ infusions", "Grade 3+ rate", "Patients"):
+            if c in full.columns:
+                table[c] = full[c]
         st.dataframe(table, hide_index=True, key="table_sites")
 
 # ------------------------------------------------------------------ submissions
 st.subheader("Submissions")
-st.caption(d.DEFINITIONS["submission_rows"] + " A rejected submission lands nothing.")
+st.caption(d.DEFINITIONS["submission_rows"] + " “Adds up” checks it for each accepted "
+           "submission. A rejected submission lands nothing.")
 if d.require(wh, "submissions"):
     subs = wh.table("submissions")
     if subs.empty:
@@ -96,8 +103,9 @@ if d.require(wh, "submissions"):
     else:
         status = subs["status"].astype("string").str.lower()
         acc, rej = int((status == "accepted").sum()), int((status == "rejected").sum())
-        st.markdown(f"{acc:,} accepted and {rej:,} rejected of {len(subs):,} submissions "
-                    f"from {subs['site_id'].nunique():,} sites.")
+        st.markdown(f"{acc:,} accepted and {rej:,} rejected of "
+                    f"{d.plural(len(subs), 'submission')} from "
+                    f"{d.plural(subs['site_id'].nunique(), 'site')}.")
         f1, f2 = st.columns(2)
         site_filter = f1.multiselect("Site", sorted(subs["site_id"].astype(str).unique()),
                                      key="subs_sites")
@@ -122,16 +130,16 @@ if d.require(wh, "submissions"):
         out = pd.DataFrame({
             "Site": view["site_id"].astype(str),
             "Submission": view["submission_id"].astype(str),
-            "Exported": [d.fmt_time(v) for v in view.get("exported_at", [None] * len(view))],
-            "Ingested": [d.fmt_time(v) for v in view.get("ingested_at", [None] * len(view))],
             "Status": view["status"].astype(str),
-            "Reason": [d.DASH if d.is_null(v) or str(v) == "" else str(v)
-                       for v in view.get("reason", [None] * len(view))],
             "Rows": [d.fmt_int(v) for v in view["rows"]],
             "Events": [d.fmt_int(v) for v in view["events"]],
             "Duplicates": [d.fmt_int(v) for v in view["duplicates"]],
             "Quarantined": [d.fmt_int(v) for v in view["quarantined"]],
-            "Rows = events + duplicates + quarantined": [balance(r) for _, r in view.iterrows()],
+            "Adds up": [balance(r) for _, r in view.iterrows()],
+            "Reason": [d.DASH if d.is_null(v) or str(v) == "" else str(v)
+                       for v in view.get("reason", [None] * len(view))],
+            "Ingested": [d.fmt_time(v) for v in view.get("ingested_at", [None] * len(view))],
+            "Exported": [d.fmt_time(v) for v in view.get("exported_at", [None] * len(view))],
         })
         st.dataframe(out, hide_index=True, key="table_submissions")
 
@@ -145,8 +153,8 @@ if d.require(wh, "data_issues"):
         st.success("No data issues: every current record has its parent records.")
     else:
         by = issues.groupby(["site_id", "issue"], dropna=False).size().reset_index(name="records")
-        st.markdown(f"{len(issues):,} records with an issue at {issues['site_id'].nunique():,} "
-                    "sites: " + "; ".join(f"`{r.site_id}` {r.issue}: {r.records:,}"
+        st.markdown(f"{d.plural(len(issues), 'record')} with an issue at "
+                    f"{d.plural(issues['site_id'].nunique(), 'site')}: " + "; ".join(f"`{r.site_id}` {r.issue}: {r.records:,}"
                                           for r in by.itertuples()) + ".")
         site_filter = st.multiselect("Site", sorted(issues["site_id"].astype(str).unique()),
                                      key="issue_sites")
