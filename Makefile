@@ -5,6 +5,7 @@ UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 export SAFETY_LEDGER_HOME ?= $(CURDIR)/var
 export UV_FROZEN := 1
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: demo test bench screenshots sync suites clean
 

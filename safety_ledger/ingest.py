@@ -279,4 +279,7 @@ def ingest_landing(home: Home, landing: Path | None = None, progress: Progress =
                 ledger = event_store.read_ledger(home)
             progress(report.line())
             reports.append(report)
+        if any(r.status == "accepted" for r in reports):
+            from .validation import build_data_docs
+            progress(f"GX Data Docs: {build_data_docs(home)}")
     return reports

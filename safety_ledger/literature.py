@@ -119,4 +119,7 @@ def ingest_literature(home: Home, directory: Path | None = None, progress: Progr
                 ledger = event_store.read_ledger(home, "literature")
             progress(report.line())
             reports.append(report)
+        if any(r.status == "accepted" for r in reports):
+            from .validation import build_data_docs
+            progress(f"GX Data Docs: {build_data_docs(home)}")
     return reports
