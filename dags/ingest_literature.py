@@ -29,6 +29,8 @@ log = logging.getLogger("safety_ledger.dags")
 def ingest_literature():
     @task(outlets=[LITERATURE_EVENTS])
     def ingest() -> list[dict]:
+        # GX logs ~200 INFO lines about its own internals when imported: keep the task log readable
+        logging.getLogger("great_expectations").setLevel(logging.WARNING)
         from safety_ledger.home import Home
         from safety_ledger.literature import ingest_literature as ingest_drops
 
