@@ -62,8 +62,9 @@ def interval_chart(frame: pd.DataFrame, *, group_title: str, rate_title: str,
         alt.Tooltip("n:Q", title=denominator),
     ]
     if vertical:
+        angle = 0 if len(frame) <= 10 else -45  # many groups: slanted labels
         base = alt.Chart(frame).encode(x=alt.X("label:N", sort=order, title=group_title,
-                                               axis=alt.Axis(labelAngle=0, labelLimit=160)))
+                                               axis=alt.Axis(labelAngle=angle, labelLimit=160)))
         bars = base.mark_errorbar(ticks={"size": 14}).encode(
             y=alt.Y("lo:Q", axis=rate_axis, scale=rate_scale), y2="hi:Q")
         point = base.mark_point(filled=True, size=90).encode(y="rate:Q", tooltip=tooltip)

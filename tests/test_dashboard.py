@@ -363,6 +363,12 @@ def test_irae_trends_page(home):
     at.multiselect(key="irae_categories").set_value(["hepatitis"]).run()
     assert not at.exception
     assert table(at, "irAE events")["irAE events"].tolist() == ["1", "1", "0"]
+    assert len(charts(at)) == 3
+
+    at.multiselect(key="irae_categories").set_value([]).run()  # nothing chosen
+    assert not at.exception
+    assert "0 irAE events** (0 grade 3+)" in texts(at)
+    assert len(charts(at)) == 1  # treated patients only
 
 
 def test_sites_and_submissions_page(home):
@@ -422,6 +428,9 @@ def test_literature_page_filters(home):
     at.multiselect(key="lit_indications").set_value([]).run()
     at.text_input(key="lit_search").set_value("desensitization").run()
     assert list(table(at, "Key finding")["ID"]) == ["PUB-002"]
+    at.text_input(key="lit_search").set_value("no such words").run()
+    assert not at.exception
+    assert "0 of 3 publications" in texts(at)
 
 
 # ---------------------------------------------------------------------------- edge cases

@@ -62,9 +62,12 @@ if d.require(wh, "reaction_rate_by_site"):
             if not fun.empty:
                 st.markdown("**Observed infusions with a reaction against the 99.8% limits "
                             "around the expected count**")
+                top = max([1.0, *(float(v) for v in pd.concat(
+                    [fun["low"], fun["high"], fun["expected"], fun["observed"]]).dropna())])
                 base = alt.Chart(fun).encode(y=alt.Y("Site:N", sort=labels, title="Site"))
                 limits = base.mark_errorbar(ticks=True, color="#999").encode(
                     x=alt.X("low:Q", title="Infusions with a reaction",
+                            scale=alt.Scale(domain=[0, top * 1.05], nice=True),
                             axis=alt.Axis(tickMinStep=1)), x2="high:Q")
                 expected = base.mark_tick(color="#333", thickness=2).encode(x="expected:Q")
                 observed = base.mark_point(filled=True, size=90).encode(
