@@ -361,6 +361,11 @@ def build_info(wh: Warehouse) -> dict[str, Any] | None:
 # ---------------------------------------------------------------------------- layout
 
 
+def narrow(*columns: str) -> dict[str, Any]:
+    """column_config giving these columns (short header, short values) a small width."""
+    return {c: st.column_config.TextColumn(width="small") for c in columns}
+
+
 def headline(label: str, value: str, detail: str, definition: str | None = None) -> None:
     """A bordered card: the figure, the sentence with its denominator, its definition."""
     with st.container(border=True):

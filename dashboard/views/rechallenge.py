@@ -124,7 +124,8 @@ table["95% CI"] = [d.fmt_ci(a, b) for a, b in zip(g["ci_low"], g["ci_high"])]
 table["Tolerated"] = [d.fmt_int(v) for v in g["tolerated"]]
 table["Breakthrough"] = [d.fmt_int(v) for v in g["breakthrough"]]
 table["Failed"] = [d.fmt_int(v) for v in g["failed"]]
-st.dataframe(table, hide_index=True, key="table_rechallenge")
+st.dataframe(table, hide_index=True, key="table_rechallenge",
+             column_config=d.narrow("Success", "Tolerated", "Failed"))
 st.caption("Index reactions = patients with an index reaction. Protocol and premedication are "
            "those of the rechallenge infusion; a patient with an index reaction and no later "
            "infusion is counted in a “not rechallenged” row.")

@@ -93,7 +93,8 @@ if d.require(wh, "reaction_rate_by_site"):
         for c in ("Grade 3+ infusions", "Grade 3+ rate", "Patients"):
             if c in full.columns:
                 table[c] = full[c]
-        st.dataframe(table, hide_index=True, key="table_sites")
+        st.dataframe(table, hide_index=True, key="table_sites",
+                     column_config=d.narrow("Infusions", "Expected", "Patients"))
 
 # ------------------------------------------------------------------ submissions
 st.subheader("Submissions")
@@ -144,7 +145,8 @@ if d.require(wh, "submissions"):
             "Ingested": [d.fmt_time(v) for v in view.get("ingested_at", [None] * len(view))],
             "Exported": [d.fmt_time(v) for v in view.get("exported_at", [None] * len(view))],
         })
-        st.dataframe(out, hide_index=True, key="table_submissions")
+        st.dataframe(out, hide_index=True, key="table_submissions",
+                     column_config=d.narrow("Rows", "Events", "Adds up"))
 
 # ------------------------------------------------------------------ data issues
 st.subheader("Data issues")
