@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .faults import fault_point
+from .faults import disk_full, fault_point
 
 
 def fsync_dir(path: Path) -> None:
@@ -30,6 +30,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
+        disk_full(target)
         yield tmp_path
         fault_point("mid_write")
         with open(tmp_path, "rb+") as f:

@@ -59,8 +59,7 @@ def cmd_build(args) -> int:
 def cmd_generate(args) -> int:
     from . import generator
 
-    knobs = {k: v for k, v in vars(args).items() if k not in ("func", "home", "out")}
-    generator.generate(Path(args.out), **knobs)
+    generator.generate(Path(args.out), **generator.kwargs_from_args(args))
     return 0
 
 
