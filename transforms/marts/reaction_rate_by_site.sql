@@ -14,11 +14,18 @@ WITH sites AS (
     UNION
     SELECT site_id FROM core.reaction_rates WHERE dimension = 'site_id'
 ),
-expected AS (
-    SELECT o.site_id, sum(s.pooled_reaction_rate) AS expected_reaction_infusions
+-- per site and stratum: the site's infusions there times the stratum's pooled rate;
+-- summed in a fixed order so that the same events always give the same bits
+site_strata AS (
+    SELECT o.site_id, cycle, tumor_type, count(*) * any_value(s.pooled_reaction_rate) AS expected
     FROM core.infusion_outcomes AS o
     JOIN core.stratum_reaction_rates AS s USING (cycle, tumor_type)
-    GROUP BY o.site_id
+    GROUP BY o.site_id, cycle, tumor_type
+),
+expected AS (
+    SELECT site_id, sum(expected ORDER BY cycle, tumor_type) AS expected_reaction_infusions
+    FROM site_strata
+    GROUP BY site_id
 ),
 figures AS (
     SELECT
