@@ -12,7 +12,7 @@ from .home import Home
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
-DEMO_SITES = dict(sites=4, patients=160, seed=7)
+DEMO_SITES = dict(sites=4, patients=800, seed=7)
 
 
 def _copy_missing(src: Path, dst: Path, progress) -> None:

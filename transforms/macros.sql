@@ -27,12 +27,16 @@ CREATE OR REPLACE MACRO wilson_half(x, n) AS
         / (1 + wilson_z() ^ 2 / n)
     END;
 
--- Clamped to [0, 1] against rounding at x = 0 and x = n (inside the CASE: greatest and
--- least skip NULLs, so outside it n = 0 would give 0 and 1 instead of NULL).
+-- At x = 0 the lower bound is exactly 0 and at x = n the upper bound exactly 1 (the
+-- formula gives them up to rounding, e.g. 0.9999999999999999); otherwise clamped to
+-- [0, 1] (inside the CASE: greatest and least skip NULLs, so outside it n = 0 would
+-- give 0 and 1 instead of NULL).
 CREATE OR REPLACE MACRO wilson_low(x, n) AS
-    CASE WHEN n > 0 THEN greatest(0.0, wilson_centre(x, n) - wilson_half(x, n)) END;
+    CASE WHEN n > 0 AND x = 0 THEN 0.0
+         WHEN n > 0 THEN greatest(0.0, wilson_centre(x, n) - wilson_half(x, n)) END;
 CREATE OR REPLACE MACRO wilson_high(x, n) AS
-    CASE WHEN n > 0 THEN least(1.0, wilson_centre(x, n) + wilson_half(x, n)) END;
+    CASE WHEN n > 0 AND x = n THEN 1.0
+         WHEN n > 0 THEN least(1.0, wilson_centre(x, n) + wilson_half(x, n)) END;
 
 -- Regimen class of an infusion from its combination list (marts-v1), with the agent
 -- groups of site-submission-v1's vocabulary (tests check them against contract.py):
