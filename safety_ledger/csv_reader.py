@@ -1,8 +1,9 @@
 """Reads one contract CSV: UTF-8 (BOM allowed), RFC 4180 quoting, one header row.
 
-Cells come back as strings, an empty cell as None. A problem that spoils the whole
-file (encoding, header) raises FileRejected; a row with the wrong number of cells is
-returned for quarantine, not raised.
+The file is streamed: rows come in chunks, so a file of any size is read in bounded
+memory. Cells come back as strings, an empty cell as None. A problem that spoils the
+whole file (encoding, header) raises FileRejected; a row with the wrong number of cells
+is returned for quarantine, not raised.
 """
 from __future__ import annotations
 
@@ -47,12 +48,12 @@ def count_rows(path: Path) -> int:
     return max(sum(1 for _ in _records(path)) - 1, 0)
 
 
-def read_rows(path: Path, expected_columns: Sequence[str]) -> list[Row]:
-    records = _records(path)
-    header = next(records, None)
+CHUNK_ROWS = 50_000
+
+
+def _check_header(path: Path, header: list[str] | None, expected_columns: Sequence[str]) -> list[str]:
     if header is None:
         raise FileRejected("file.header_missing", f"{path.name} is empty: it needs at least its header row")
-    header = [h.strip() for h in header]
     unknown = [h for h in header if h not in expected_columns]
     missing = [c for c in expected_columns if c not in header]
     duplicated = sorted({h for h in header if header.count(h) > 1})
@@ -67,11 +68,29 @@ def read_rows(path: Path, expected_columns: Sequence[str]) -> list[Row]:
         raise FileRejected("file.header",
                            f"{path.name} header has {'; '.join(parts)}: the header must have exactly "
                            f"the columns {', '.join(expected_columns)} (any order)")
-    rows = []
+    return header
+
+
+def read_chunks(path: Path, expected_columns: Sequence[str], size: int = CHUNK_ROWS) -> Iterator[list[Row]]:
+    """The file's data rows, `size` at a time. The header is checked before any row is
+    returned; an encoding or syntax error part-way raises FileRejected (the caller
+    discards what it had read: the submission is rejected whole)."""
+    records = _records(path)
+    header = _check_header(path, next(records, None), expected_columns)
+    chunk: list[Row] = []
     for number, record in enumerate(records, start=1):
         if len(record) != len(header):
-            rows.append(Row(number, dict(zip(header, [c or None for c in record])),
-                            f"{len(record)} cells where the header has {len(header)}"))
-            continue
-        rows.append(Row(number, {h: (c if c != "" else None) for h, c in zip(header, record)}))
-    return rows
+            chunk.append(Row(number, dict(zip(header, [c or None for c in record])),
+                             f"{len(record)} cells where the header has {len(header)}"))
+        else:
+            chunk.append(Row(number, {h: (c if c != "" else None) for h, c in zip(header, record)}))
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def read_rows(path: Path, expected_columns: Sequence[str]) -> list[Row]:
+    """All data rows at once (small files and tests)."""
+    return [row for chunk in read_chunks(path, expected_columns) for row in chunk]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -18,8 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import event_schema
-from .atomic import atomic_path
-from .faults import fault_point
+from .atomic import atomic_path, fsync_dir
+from .faults import disk_full, fault_point
 from .home import Home
 from .manifest import file_sha256
 
@@ -65,21 +66,60 @@ def versions(home: Home, table: str, site_id: str | None, key_columns: list[str]
     return {tuple(r[:-1]): r[-1] for r in rows}
 
 
-def commit_batch(home: Home, batch_id: str, events: dict[str, pa.Table], quarantine: pa.Table | None,
-                 ledger_row: dict, ledger: str = "submissions") -> None:
-    """Write a batch's files, the ledger row last, with the checksum of every file written."""
-    outputs = {}
-    targets = [(table_dir(home, t) / f"{batch_id}.parquet", d) for t, d in events.items()]
-    targets.append((home.quarantine / f"{batch_id}.parquet", quarantine))
-    for path, data in targets:
-        if data is not None and data.num_rows:
-            write_table(path, data)
-            outputs[str(path.relative_to(home.root))] = file_sha256(path)
-    fault_point("before_ledger")
-    ledger_row = dict(ledger_row, outputs_json=json.dumps(outputs, sort_keys=True))
-    schema = event_schema.SUBMISSIONS if ledger == "submissions" else event_schema.LITERATURE_DROPS
-    write_table(table_dir(home, LEDGERS[ledger]) / f"{batch_id}.parquet",
-                pa.Table.from_pylist([ledger_row], schema=schema))
+class BatchWriter:
+    """Writes one batch: event and quarantine rows appended chunk by chunk to temporary
+    files, then `commit` closes, fsyncs and renames each into place and writes the ledger
+    row last, with the SHA-256 of every file. Leaving the `with` block without a commit
+    removes the temporaries: nothing of the batch is visible."""
+
+    def __init__(self, home: Home, batch_id: str, ledger: str = "submissions"):
+        self.home, self.batch_id, self.ledger = home, batch_id, ledger
+        self._open: dict[Path, tuple[Path, pq.ParquetWriter]] = {}
+
+    def __enter__(self) -> "BatchWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.abort()
+
+    def _append(self, target: Path, data: pa.Table) -> None:
+        if data is None or not data.num_rows:
+            return
+        if target not in self._open:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            disk_full(target)
+            tmp = target.parent / f".{target.name}.{os.getpid()}.tmp"
+            self._open[target] = (tmp, pq.ParquetWriter(tmp, data.schema, compression="zstd"))
+        self._open[target][1].write_table(data)
+
+    def events(self, table: str, data: pa.Table) -> None:
+        self._append(table_dir(self.home, table) / f"{self.batch_id}.parquet", data)
+
+    def quarantine(self, data: pa.Table) -> None:
+        self._append(self.home.quarantine / f"{self.batch_id}.parquet", data)
+
+    def abort(self) -> None:
+        for tmp, writer in self._open.values():
+            writer.close()
+            tmp.unlink(missing_ok=True)
+        self._open.clear()
+
+    def commit(self, ledger_row: dict) -> None:
+        outputs = {}
+        for target, (tmp, writer) in self._open.items():
+            writer.close()
+            fault_point("mid_write")
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+            fsync_dir(target.parent)
+            outputs[str(target.relative_to(self.home.root))] = file_sha256(target)
+        self._open.clear()
+        fault_point("before_ledger")
+        schema = event_schema.SUBMISSIONS if self.ledger == "submissions" else event_schema.LITERATURE_DROPS
+        write_table(table_dir(self.home, LEDGERS[self.ledger]) / f"{self.batch_id}.parquet",
+                    pa.Table.from_pylist([dict(ledger_row, outputs_json=json.dumps(outputs, sort_keys=True))],
+                                         schema=schema))
 
 
 def sweep_temporaries(home: Home) -> int:

@@ -21,7 +21,7 @@ from typing import Callable
 import pyarrow as pa
 
 from . import contract, event_schema, event_store, values
-from .csv_reader import FileRejected, Row, read_rows
+from .csv_reader import FileRejected, Row, read_chunks
 from .home import Home
 from .manifest import SubmissionRejected, check_names, load_manifest
 from .pseudonym import Pseudonymizer, load_key
@@ -35,6 +35,12 @@ class FileCounts:
     events: int = 0
     duplicates: int = 0
     quarantined: int = 0
+
+    def add(self, other: "FileCounts") -> None:
+        self.rows += other.rows
+        self.events += other.events
+        self.duplicates += other.duplicates
+        self.quarantined += other.quarantined
 
 
 @dataclass
@@ -112,6 +118,14 @@ def pseudonymize_cells(spec: contract.FileSpec, site_id: str, rows: list[Row], p
             row.cells["ref"] = pseudo(site_id, row.cells.get("ref"))
 
 
+def _folder_fingerprint(folder: Path) -> str:
+    """Identity of a submission whose manifest failed: its files' names, sizes and
+    modification times, so that a site's fix (a missing file arriving, a re-sent file)
+    makes it a new attempt, while an unchanged folder is not retried on every run."""
+    parts = [f"{p.name}:{p.lstat().st_size}:{p.lstat().st_mtime_ns}" for p in sorted(folder.iterdir())]
+    return "folder:" + hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
 def batch_id_of(*parts: str) -> str:
     """A batch's id, derived from what it is: re-running the same input gives the same id."""
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
@@ -127,8 +141,11 @@ class Quarantine:
                               reason=f"{file} row {row.number}: {reason}",
                               row_json=json.dumps(row.cells, ensure_ascii=False, sort_keys=True)))
 
-    def table(self) -> pa.Table:
-        return pa.Table.from_pylist(self.rows, schema=event_schema.QUARANTINE)
+    def drain(self) -> pa.Table:
+        """The rows collected so far, as a table; the collection starts empty again."""
+        table = pa.Table.from_pylist(self.rows, schema=event_schema.QUARANTINE)
+        self.rows = []
+        return table
 
 
 def _violation_reason(row: Row, violations) -> str:
@@ -182,18 +199,18 @@ def ingest_submission(home: Home, folder: Path, pseudo: Pseudonymizer, ledger: l
     site_id, submission_id = folder.parent.name, folder.name
     report = SubmissionReport(site_id, submission_id, "rejected")
     ingested_at = datetime.now(timezone.utc)
+    manifest, identity = None, "unreadable-folder"
     try:
         check_names(site_id, submission_id)
         if folder.is_symlink() or folder.parent.is_symlink():
             raise SubmissionRejected("folder.symlink", "the submission folder is a symbolic link; "
                                      "drop the files themselves into the landing area")
+        identity = _folder_fingerprint(folder)
         manifest = load_manifest(folder)
+        identity = manifest.sha256
     except SubmissionRejected as e:
         report.reason, report.rule = e.message, e.rule
-        manifest = None
-    batch_id = batch_id_of(site_id, submission_id, manifest.sha256 if manifest else
-                         hashlib.sha256((folder / contract.MANIFEST).read_bytes()).hexdigest()
-                         if (folder / contract.MANIFEST).is_file() else "")
+    batch_id = batch_id_of(site_id, submission_id, identity)
     report.batch_id = batch_id
     previous = [r for r in ledger if r["site_id"] == site_id and r["submission_id"] == submission_id]
     if any(r["batch_id"] == batch_id for r in previous):
@@ -207,42 +224,58 @@ def ingest_submission(home: Home, folder: Path, pseudo: Pseudonymizer, ledger: l
         return report  # not recorded: the accepted one stays the record of this id
 
     files: dict[str, FileCounts] = {}
-    events: dict[str, pa.Table] = {}
     quarantine = Quarantine(batch_id, site_id, submission_id, ingested_at)
-    if manifest is not None:
-        lineage = dict(batch_id=batch_id, site_id=site_id, submission_id=submission_id, ingested_at=ingested_at)
-        try:
-            for spec in contract.FILES.values():
-                if spec.file not in manifest.files:
-                    continue
-                rows = read_rows(folder / spec.file, spec.column_names)
-                pseudonymize_cells(spec, site_id, rows, pseudo)
-                table = event_schema.TABLE_OF_FILE[spec.file]
-                seen = event_store.versions(home, table, site_id, key_columns(spec))
-                events[table], files[spec.file] = ingest_file(
-                    home, spec, rows, f"{site_id}__{submission_id}", lineage, seen, quarantine)
-                progress(f"  {site_id}/{submission_id} {spec.file}: {files[spec.file].rows} rows")
-            report.status = "accepted"
-        except FileRejected as e:
-            report.reason, report.rule = e.message, e.rule
-            events, files = {}, {}
-            quarantine.rows.clear()
-    for name, c in files.items():
-        report.rows += c.rows
-        report.events += c.events
-        report.duplicates += c.duplicates
-        report.quarantined += c.quarantined
-    report.files = files
-    assert report.rows == report.events + report.duplicates + report.quarantined
-    event_store.commit_batch(home, batch_id, events, quarantine.table(), {
-        "batch_id": batch_id, "site_id": site_id, "submission_id": submission_id,
-        "manifest_sha256": manifest.sha256 if manifest else None,
-        "exported_at": manifest.exported_at if manifest else None, "ingested_at": ingested_at,
-        "status": report.status, "reason": report.reason, "rule": report.rule,
-        "rows": report.rows, "events": report.events, "duplicates": report.duplicates,
-        "quarantined": report.quarantined,
-        "files_json": json.dumps({k: asdict(v) for k, v in files.items()}, sort_keys=True)})
+    with event_store.BatchWriter(home, batch_id) as writer:
+        if manifest is not None:
+            lineage = dict(batch_id=batch_id, site_id=site_id, submission_id=submission_id,
+                           ingested_at=ingested_at)
+            try:
+                for spec in contract.FILES.values():
+                    if spec.file in manifest.files:
+                        files[spec.file] = ingest_csv(home, spec, folder / spec.file, f"{site_id}__{submission_id}",
+                                                      lineage, quarantine, writer, pseudo, progress)
+                report.status = "accepted"
+            except FileRejected as e:
+                report.reason, report.rule = e.message, e.rule
+                writer.abort()
+                files = {}
+        for c in files.values():
+            report.rows += c.rows
+            report.events += c.events
+            report.duplicates += c.duplicates
+            report.quarantined += c.quarantined
+        report.files = files
+        assert report.rows == report.events + report.duplicates + report.quarantined
+        writer.commit({
+            "batch_id": batch_id, "site_id": site_id, "submission_id": submission_id,
+            "manifest_sha256": manifest.sha256 if manifest else None,
+            "exported_at": manifest.exported_at if manifest else None, "ingested_at": ingested_at,
+            "status": report.status, "reason": report.reason, "rule": report.rule,
+            "rows": report.rows, "events": report.events, "duplicates": report.duplicates,
+            "quarantined": report.quarantined,
+            "files_json": json.dumps({k: asdict(v) for k, v in files.items()}, sort_keys=True)})
     return report
+
+
+def ingest_csv(home: Home, spec: contract.FileSpec, path: Path, run_name: str, lineage: dict,
+               quarantine: Quarantine, writer: event_store.BatchWriter, pseudo: Pseudonymizer | None,
+               progress: Progress) -> FileCounts:
+    """Stream one CSV through validation into the batch, chunk by chunk."""
+    table = event_schema.TABLE_OF_FILE[spec.file]
+    site_id = lineage.get("site_id")
+    seen = event_store.versions(home, table, site_id, key_columns(spec),
+                                ledger="submissions" if site_id is not None else "literature")
+    counts = FileCounts()
+    for part, rows in enumerate(read_chunks(path, spec.column_names)):
+        if pseudo is not None:
+            pseudonymize_cells(spec, site_id, rows, pseudo)
+        name = run_name if part == 0 else f"{run_name}__part{part + 1}"
+        events, c = ingest_file(home, spec, rows, name, lineage, seen, quarantine)
+        writer.events(table, events)
+        writer.quarantine(quarantine.drain())
+        counts.add(c)
+        progress(f"  {run_name.replace('__', '/')} {spec.file}: {counts.rows} rows read")
+    return counts
 
 
 def complete_submissions(landing: Path) -> tuple[list[Path], list[Path]]:

@@ -10,9 +10,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import contract, event_store
-from .csv_reader import FileRejected, read_rows
+from .csv_reader import FileRejected
 from .home import Home
-from .ingest import FileCounts, Progress, Quarantine, batch_id_of, ingest_file
+from .ingest import FileCounts, Progress, Quarantine, batch_id_of, ingest_csv
 from .manifest import SubmissionRejected, load_manifest
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -59,7 +59,6 @@ def ingest_drop(home: Home, folder: Path, ledger: list[dict], progress: Progress
     ingested_at = datetime.now(timezone.utc)
     report = DropReport(drop_id, "rejected")
     counts = FileCounts()
-    events = None
     try:
         if not ID_PATTERN.match(drop_id):
             raise SubmissionRejected("folder.drop_id", f"drop folder name {drop_id!r} is not 1-64 characters "
@@ -75,29 +74,26 @@ def ingest_drop(home: Home, folder: Path, ledger: list[dict], progress: Progress
         report.status, report.reason = "skipped", "already ingested"
         return report
     quarantine = Quarantine(report.batch_id, "literature", drop_id, ingested_at)
-    if manifest is not None and PUBLICATIONS.file in manifest.files:
-        try:
-            rows = read_rows(folder / PUBLICATIONS.file, PUBLICATIONS.column_names)
-            seen = event_store.versions(home, "literature", None, ["publication_id"], ledger="literature")
-            lineage = dict(batch_id=report.batch_id, drop_id=drop_id, ingested_at=ingested_at)
-            events, counts = ingest_file(home, PUBLICATIONS, rows, f"literature__{drop_id}", lineage, seen,
-                                         quarantine)
-            report.status = "accepted"
-        except FileRejected as e:
-            report.reason, report.rule = e.message, e.rule
-            quarantine.rows.clear()
-    elif manifest is not None:
-        report.status = "accepted"
-    report.rows, report.events, report.duplicates, report.quarantined = (
-        counts.rows, counts.events, counts.duplicates, counts.quarantined)
-    event_store.commit_batch(home, report.batch_id, {"literature": events} if events is not None else {},
-                             quarantine.table(), {
-        "batch_id": report.batch_id, "drop_id": drop_id,
-        "manifest_sha256": manifest.sha256 if manifest else None,
-        "exported_at": manifest.exported_at if manifest else None, "ingested_at": ingested_at,
-        "status": report.status, "reason": report.reason, "rule": report.rule, "rows": report.rows,
-        "events": report.events, "duplicates": report.duplicates, "quarantined": report.quarantined},
-        ledger="literature")
+    with event_store.BatchWriter(home, report.batch_id, ledger="literature") as writer:
+        if manifest is not None:
+            try:
+                if PUBLICATIONS.file in manifest.files:
+                    lineage = dict(batch_id=report.batch_id, drop_id=drop_id, ingested_at=ingested_at)
+                    counts = ingest_csv(home, PUBLICATIONS, folder / PUBLICATIONS.file, f"literature__{drop_id}",
+                                        lineage, quarantine, writer, None, progress)
+                report.status = "accepted"
+            except FileRejected as e:
+                report.reason, report.rule = e.message, e.rule
+                writer.abort()
+                counts = FileCounts()
+        report.rows, report.events, report.duplicates, report.quarantined = (
+            counts.rows, counts.events, counts.duplicates, counts.quarantined)
+        writer.commit({
+            "batch_id": report.batch_id, "drop_id": drop_id,
+            "manifest_sha256": manifest.sha256 if manifest else None,
+            "exported_at": manifest.exported_at if manifest else None, "ingested_at": ingested_at,
+            "status": report.status, "reason": report.reason, "rule": report.rule, "rows": report.rows,
+            "events": report.events, "duplicates": report.duplicates, "quarantined": report.quarantined})
     return report
 
 

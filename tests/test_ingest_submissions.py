@@ -200,3 +200,15 @@ def test_key_file_is_private_and_pseudonyms_are_stable(home, tmp_path, monkeypat
     ingest_landing(other, **QUIET)
     assert events(other, "patients")[0]["patient_key"] == p["patient_key"]
     assert not other.key_file.exists()
+
+
+def test_a_rejected_submission_is_retried_once_the_site_fixes_it(home):
+    folder = submit(home, "s1", {"patients.csv": [PATIENT], "infusions.csv": [INFUSION]})
+    held_back = (folder / "infusions.csv").read_bytes()
+    (folder / "infusions.csv").unlink()                        # the transfer is incomplete
+    assert only(ingest_landing(home, **QUIET)).rule == "file.missing"
+    assert only(ingest_landing(home, **QUIET)).status == "skipped"  # unchanged: not retried
+    (folder / "infusions.csv").write_bytes(held_back)          # the site sends the file again
+    r = only(ingest_landing(home, **QUIET))
+    assert (r.status, r.events) == ("accepted", 2)
+    assert [row["status"] for row in event_store.read_ledger(home)] == ["rejected", "accepted"]
