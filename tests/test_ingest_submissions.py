@@ -212,3 +212,17 @@ def test_a_rejected_submission_is_retried_once_the_site_fixes_it(home):
     r = only(ingest_landing(home, **QUIET))
     assert (r.status, r.events) == ("accepted", 2)
     assert [row["status"] for row in event_store.read_ledger(home)] == ["rejected", "accepted"]
+
+
+def test_the_same_submission_under_another_name_adds_no_event(home):
+    first = submit(home, "s1", {"patients.csv": [PATIENT], "infusions.csv": [INFUSION]})
+    ingest_landing(home, **QUIET)
+    copy = home.landing / "SITE-A" / "s1-copy"
+    import shutil
+    shutil.copytree(first, copy)
+    m = json.loads((copy / "manifest.json").read_text())
+    m["submission_id"] = "s1-copy"
+    (copy / "manifest.json").write_text(json.dumps(m))
+    r = only(ingest_landing(home, **QUIET), "accepted")
+    assert (r.rows, r.events, r.duplicates, r.quarantined) == (2, 0, 2, 0)
+    assert len(events(home, "patients")) == len(events(home, "infusions")) == 1
