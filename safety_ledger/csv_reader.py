@@ -29,6 +29,27 @@ class Row:
     shape_error: str | None = None  # set when the row has the wrong number of cells
 
 
+@dataclass
+class Chunk:
+    """Consecutive data rows of one file, by column: the well-formed rows' cells, and
+    the rows whose number of cells differs from the header's (kept whole, for quarantine)."""
+    numbers: list[int]
+    columns: dict[str, list[str | None]]
+    misshapen: list[Row]
+
+    @property
+    def size(self) -> int:
+        return len(self.numbers) + len(self.misshapen)
+
+    def cells(self, i: int) -> dict[str, str | None]:
+        """The cells of the i-th well-formed row."""
+        return {c: v[i] for c, v in self.columns.items()}
+
+
+# The contract sets no length limit on a cell; the csv module's default (128 KiB) is not ours.
+csv.field_size_limit(2**31 - 1)
+
+
 def _records(path: Path) -> Iterator[list[str]]:
     try:
         with open(path, encoding="utf-8-sig", newline="") as f:
@@ -48,7 +69,7 @@ def count_rows(path: Path) -> int:
     return max(sum(1 for _ in _records(path)) - 1, 0)
 
 
-CHUNK_ROWS = 50_000
+CHUNK_ROWS = 200_000
 
 
 def _check_header(path: Path, header: list[str] | None, expected_columns: Sequence[str]) -> list[str]:
@@ -71,26 +92,31 @@ def _check_header(path: Path, header: list[str] | None, expected_columns: Sequen
     return header
 
 
-def read_chunks(path: Path, expected_columns: Sequence[str], size: int = CHUNK_ROWS) -> Iterator[list[Row]]:
+def read_chunks(path: Path, expected_columns: Sequence[str], size: int = CHUNK_ROWS) -> Iterator[Chunk]:
     """The file's data rows, `size` at a time. The header is checked before any row is
     returned; an encoding or syntax error part-way raises FileRejected (the caller
     discards what it had read: the submission is rejected whole)."""
     records = _records(path)
     header = _check_header(path, next(records, None), expected_columns)
-    chunk: list[Row] = []
+    width = len(header)
+    numbers: list[int] = []
+    good: list[list[str]] = []
+    misshapen: list[Row] = []
+
+    def chunk() -> Chunk:
+        columns = [list(col) for col in zip(*good)] if good else [[] for _ in header]
+        return Chunk(numbers, {h: [c if c != "" else None for c in col] for h, col in zip(header, columns)},
+                     misshapen)
+
     for number, record in enumerate(records, start=1):
-        if len(record) != len(header):
-            chunk.append(Row(number, dict(zip(header, [c or None for c in record])),
-                             f"{len(record)} cells where the header has {len(header)}"))
+        if len(record) == width:
+            numbers.append(number)
+            good.append(record)
         else:
-            chunk.append(Row(number, {h: (c if c != "" else None) for h, c in zip(header, record)}))
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def read_rows(path: Path, expected_columns: Sequence[str]) -> list[Row]:
-    """All data rows at once (small files and tests)."""
-    return [row for chunk in read_chunks(path, expected_columns) for row in chunk]
+            misshapen.append(Row(number, dict(zip(header, [c or None for c in record])),
+                                 f"{len(record)} cells where the header has {width}"))
+        if len(numbers) + len(misshapen) == size:
+            yield chunk()
+            numbers, good, misshapen = [], [], []
+    if numbers or misshapen:
+        yield chunk()

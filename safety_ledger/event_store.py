@@ -53,7 +53,8 @@ def committed_files(home: Home, table: str, ledger: str = "submissions") -> list
 
 def versions(home: Home, table: str, site_id: str | None, key_columns: list[str],
              ledger: str = "submissions") -> dict[tuple, str]:
-    """(key..., recorded_at) -> content_hash of every committed event of a site (or of all)."""
+    """(key..., recorded_at in microseconds since the epoch) -> content_hash of every
+    committed event of a site (or of all sites)."""
     files = committed_files(home, table, ledger)
     if not files:
         return {}
@@ -61,7 +62,7 @@ def versions(home: Home, table: str, site_id: str | None, key_columns: list[str]
     where = "WHERE site_id = $site" if site_id is not None else ""
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
-        rows = con.execute(f"SELECT {cols}, recorded_at, content_hash FROM read_parquet($files) {where}",
+        rows = con.execute(f"SELECT {cols}, epoch_us(recorded_at), content_hash FROM read_parquet($files) {where}",
                            {"files": files, **({"site": site_id} if site_id is not None else {})}).fetchall()
     return {tuple(r[:-1]): r[-1] for r in rows}
 

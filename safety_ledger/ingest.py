@@ -18,10 +18,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+import pandas as pd
 import pyarrow as pa
 
-from . import contract, event_schema, event_store, values
-from .csv_reader import FileRejected, Row, read_chunks
+from . import contract, event_schema, event_store
+from .csv_reader import Chunk, FileRejected, read_chunks
 from .home import Home
 from .manifest import SubmissionRejected, check_names, load_manifest
 from .pseudonym import Pseudonymizer, load_key
@@ -71,50 +72,76 @@ class SubmissionReport:
         return f"{self.status:<9} {where}: {self.reason}"
 
 
-def content_hash(record: dict) -> str:
-    """Hash of a record's content: every contract column but recorded_at."""
-    payload = {k: (v.isoformat() if hasattr(v, "isoformat") else v)
-               for k, v in sorted(record.items()) if k != "recorded_at"}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def typed_record(spec: contract.FileSpec, cells: dict[str, str | None]) -> dict:
-    """The event columns of one valid row (lineage columns are added by the caller)."""
-    out: dict = {}
-    for c in spec.columns:
-        v = values.parse(c.kind, cells.get(c.name))
-        if c.name == "patient_ref":
-            out["patient_key"] = v
-        elif c.kind == "timestamp":
-            out[c.name] = values.to_utc(v)
-            if c.name == "started_at":
-                out["started_local_date"] = v.date()
-        else:
-            out[c.name] = v
-    return out
-
-
-def key_of(spec: contract.FileSpec, record: dict) -> tuple:
-    """The record key within its site (with recorded_at it identifies a version)."""
-    if spec.key is None:  # retractions: one per (record_type, ref, recorded_at)
-        return (record["record_type"], record["ref"])
-    return (record["patient_key"] if spec.key == "patient_ref" else record[spec.key],)
-
-
 def key_columns(spec: contract.FileSpec) -> list[str]:
-    if spec.key is None:
+    """The event columns of a record's key within its site (with recorded_at: a version)."""
+    if spec.key is None:  # retractions: one per (record_type, ref, recorded_at)
         return ["record_type", "ref"]
     return ["patient_key" if spec.key == "patient_ref" else spec.key]
 
 
-def pseudonymize_cells(spec: contract.FileSpec, site_id: str, rows: list[Row], pseudo: Pseudonymizer) -> None:
-    """Replace every raw patient reference in place, before anything else reads the rows."""
-    for row in rows:
+def _event_column(kind: str, cells: pd.Series, typed: pd.Series) -> pa.Array:
+    """One contract column of the valid rows as its event type."""
+    if kind == "int":
+        return pa.array(typed.astype("Int32"), type=pa.int32())
+    if kind == "float":
+        return pa.array(typed.astype("float64"), type=pa.float64())
+    if kind == "date":
+        return pa.array(typed.dt.date, type=pa.date32())
+    if kind == "timestamp":
+        return pa.array(typed.dt.as_unit("us"), type=event_schema.TS)
+    if kind == "bool":
+        return pa.array(cells == "true", type=pa.bool_())
+    if kind == "list":
+        return pa.array([[] if v is None else v.split(";") for v in cells.astype(object).where(cells.notna(), None)],
+                        type=event_schema.STR_LIST)
+    return pa.array(cells.astype(object).where(cells.notna(), None), type=pa.string())
+
+
+def _canonical(kind: str, cells: pd.Series, typed: pd.Series) -> pd.Series:
+    """A column as text that is equal exactly when the typed values are equal (375 and
+    375.0 are the same dose), for the content hash that tells a duplicate from a conflict."""
+    if kind in ("int", "float", "date", "timestamp"):
+        text = typed.astype("string") if kind != "timestamp" else typed.dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    else:
+        text = cells
+    return text.fillna("\x00").astype(str)
+
+
+def record_events(spec: contract.FileSpec, parsed, valid: pd.Index) -> tuple[dict[str, pa.Array], list[str]]:
+    """The typed event columns and the content hash of the valid rows of a chunk."""
+    columns: dict[str, pa.Array] = {}
+    canonical = []
+    for c in spec.columns:
+        cells = parsed.frame.loc[valid, c.name].astype("string")
+        typed = parsed.typed[c.name].loc[valid]
+        name = "patient_key" if c.name == "patient_ref" else c.name
+        columns[name] = _event_column(c.kind, cells, typed)
+        if c.name == "started_at":
+            columns["started_local_date"] = pa.array(
+                pd.to_datetime(cells.str.slice(0, 10), format="%Y-%m-%d").dt.date, type=pa.date32())
+        if c.name != "recorded_at":
+            canonical.append(_canonical(c.kind, cells, typed))
+    joined = canonical[0].str.cat(canonical[1:], sep="\x1f") if canonical else pd.Series([], dtype=str)
+    return columns, [hashlib.sha256(t.encode()).hexdigest() for t in joined]
+
+
+NOT_PATIENT = ("infusion", "reaction", "irae")
+
+
+def pseudonymize_cells(spec: contract.FileSpec, site_id: str, chunk: Chunk, pseudo: Pseudonymizer) -> None:
+    """Replace every raw patient reference in place, before anything else reads the rows.
+    A retraction's ref is a raw patient_ref when it retracts a patient (or when its
+    record_type is unreadable: we cannot tell, so we protect it)."""
+    cols = chunk.columns
+    if "patient_ref" in cols:
+        cols["patient_ref"] = [pseudo(site_id, v) for v in cols["patient_ref"]]
+    if spec.file == "retractions.csv":
+        cols["ref"] = [ref if kind in NOT_PATIENT else pseudo(site_id, ref)
+                       for kind, ref in zip(cols["record_type"], cols["ref"])]
+    for row in chunk.misshapen:
         if "patient_ref" in row.cells:
             row.cells["patient_ref"] = pseudo(site_id, row.cells["patient_ref"])
-        # a retraction's ref is a raw patient_ref when it retracts a patient (or when its
-        # record_type is unreadable: we cannot tell, so we protect it)
-        if spec.file == "retractions.csv" and row.cells.get("record_type") not in ("infusion", "reaction", "irae"):
+        if spec.file == "retractions.csv" and row.cells.get("record_type") not in NOT_PATIENT:
             row.cells["ref"] = pseudo(site_id, row.cells.get("ref"))
 
 
@@ -136,10 +163,10 @@ class Quarantine:
         self.rows: list[dict] = []
         self._base = dict(batch_id=batch_id, site_id=site_id, submission_id=submission_id, ingested_at=ingested_at)
 
-    def add(self, file: str, row: Row, rules: list[str], reason: str) -> None:
-        self.rows.append(dict(self._base, source_file=file, source_row=row.number, rules=rules,
-                              reason=f"{file} row {row.number}: {reason}",
-                              row_json=json.dumps(row.cells, ensure_ascii=False, sort_keys=True)))
+    def add(self, file: str, number: int, cells: dict, rules: list[str], reason: str) -> None:
+        self.rows.append(dict(self._base, source_file=file, source_row=number, rules=rules,
+                              reason=f"{file} row {number}: {reason}",
+                              row_json=json.dumps(cells, ensure_ascii=False, sort_keys=True)))
 
     def drain(self) -> pa.Table:
         """The rows collected so far, as a table; the collection starts empty again."""
@@ -148,50 +175,62 @@ class Quarantine:
         return table
 
 
-def _violation_reason(row: Row, violations) -> str:
+def _violation_reason(cells: dict, violations) -> str:
     parts = []
     for v in violations:
         column = v.rule.split(".")[1]
-        found = row.cells.get(column)
-        parts.append(f"{v.explain} (found {found!r})" if column in row.cells else v.explain)
+        parts.append(f"{v.explain} (found {cells.get(column)!r})" if column in cells else v.explain)
     return "; ".join(parts)
 
 
-def ingest_file(home: Home, spec: contract.FileSpec, rows: list[Row], run_name: str, lineage: dict, seen: dict[tuple, str], quarantine: Quarantine) -> tuple[pa.Table, FileCounts]:
-    """Validate one file's rows and sort each into event, duplicate or quarantine."""
-    from .validation import validate  # GX is slow to import: only when there is work
+def ingest_file(home: Home, spec: contract.FileSpec, chunk: Chunk, run_name: str, lineage: dict,
+                seen: dict[tuple, str], quarantine: Quarantine) -> tuple[pa.Table, FileCounts]:
+    """Validate one chunk of a file and sort each row into event, duplicate or quarantine."""
+    from .validation import frame_for, validate  # GX is slow to import: only when there is work
 
-    counts = FileCounts(rows=len(rows))
+    counts = FileCounts(rows=chunk.size)
     table = event_schema.TABLE_OF_FILE[spec.file]
-    shaped = [r for r in rows if r.shape_error is None]
-    for r in rows:
-        if r.shape_error is not None:
-            quarantine.add(spec.file, r, [f"{table}.row.shape"], f"{r.shape_error}: check quoting of this row")
-    broken = validate(home, spec, shaped, run_name)
-    events = []
-    for r in shaped:
-        if r.number in broken:
-            quarantine.add(spec.file, r, sorted({v.rule for v in broken[r.number]}),
-                           _violation_reason(r, broken[r.number]))
-            continue
-        record = typed_record(spec, r.cells)
-        digest = content_hash(record)
-        version = (*key_of(spec, record), record["recorded_at"])
+    for r in chunk.misshapen:
+        quarantine.add(spec.file, r.number, r.cells, [f"{table}.row.shape"], f"{r.shape_error}: check quoting of this row")
+    parsed = frame_for(spec, chunk.numbers, chunk.columns)
+    broken = validate(home, spec, parsed.frame, run_name)
+    position = {n: i for i, n in enumerate(chunk.numbers)}
+    for number, violations in sorted(broken.items()):
+        cells = chunk.cells(position[number])
+        quarantine.add(spec.file, number, cells, sorted({v.rule for v in violations}),
+                       _violation_reason(cells, violations))
+    valid = parsed.frame.index.difference(pd.Index(list(broken), dtype="int64"), sort=False)
+    columns, digests = record_events(spec, parsed, valid)
+    recorded = parsed.typed["recorded_at"].loc[valid].dt.as_unit("us")
+    micros = ((recorded - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "us")).tolist()
+    keys = list(zip(*(columns[k].to_pylist() for k in key_columns(spec)), micros))
+    keep = []
+    for i, (version, digest, number) in enumerate(zip(keys, digests, valid)):
         if version in seen:
             if seen[version] == digest:
                 counts.duplicates += 1
             else:
-                quarantine.add(spec.file, r, [f"{table}.key.conflict"],
+                quarantine.add(spec.file, number, chunk.cells(position[number]), [f"{table}.key.conflict"],
                                "same key and recorded_at as a version already accepted, with different "
                                "content: send a correction with a later recorded_at")
             continue
         seen[version] = digest
-        events.append(dict(record, **lineage, event_id=f"{lineage['batch_id']}:{spec.file}:{r.number}",
-                           source_file=spec.file, source_row=r.number, content_hash=digest,
-                           recorded_at_text=r.cells["recorded_at"]))
-    counts.events = len(events)
+        keep.append(i)
+    take = pa.array(keep, type=pa.int64())
+    n = len(keep)
+    rows = valid.take(keep)
+    events = {name: arr.take(take) for name, arr in columns.items()}
+    events.update(
+        event_id=pa.array([f"{lineage['batch_id']}:{spec.file}:{r}" for r in rows], type=pa.string()),
+        source_file=pa.array([spec.file] * n, type=pa.string()),
+        source_row=pa.array(rows, type=pa.int64()),
+        content_hash=pa.array(digests, type=pa.string()).take(take),
+        recorded_at_text=pa.array(parsed.frame.loc[rows, "recorded_at"], type=pa.string()),
+        **{k: pa.array([v] * n, type=event_schema.schema(table).field(k).type) for k, v in lineage.items()})
+    counts.events = n
     counts.quarantined = counts.rows - counts.events - counts.duplicates
-    return pa.Table.from_pylist(events, schema=event_schema.schema(table)), counts
+    schema = event_schema.schema(table)
+    return pa.table([events[f.name] for f in schema], schema=schema), counts
 
 
 def ingest_submission(home: Home, folder: Path, pseudo: Pseudonymizer, ledger: list[dict],
@@ -201,8 +240,11 @@ def ingest_submission(home: Home, folder: Path, pseudo: Pseudonymizer, ledger: l
     ingested_at = datetime.now(timezone.utc)
     manifest, identity = None, "unreadable-folder"
     try:
+        if folder.parent.is_symlink():
+            raise SubmissionRejected("folder.symlink", "the site folder is a symbolic link; "
+                                     "drop the submissions themselves into the landing area")
         check_names(site_id, submission_id)
-        if folder.is_symlink() or folder.parent.is_symlink():
+        if folder.is_symlink():
             raise SubmissionRejected("folder.symlink", "the submission folder is a symbolic link; "
                                      "drop the files themselves into the landing area")
         identity = _folder_fingerprint(folder)
@@ -279,17 +321,26 @@ def ingest_csv(home: Home, spec: contract.FileSpec, path: Path, run_name: str, l
 
 
 def complete_submissions(landing: Path) -> tuple[list[Path], list[Path]]:
-    """(complete submission folders, folders still being written), in a stable order."""
+    """(complete submission folders, folders still being written), in a stable order.
+    Every folder counts, hidden or not: a name the contract does not allow is rejected
+    by name, and a site folder that is a symbolic link is not listed at all (it is
+    rejected as one submission named after the link)."""
     complete, waiting = [], []
     if not landing.is_dir():
         return complete, waiting
     for site in sorted(landing.iterdir()):
-        if not site.is_dir() or site.name.startswith("."):
+        if site.is_symlink():
+            complete.append(site / "(symbolic link)")
+            continue
+        if not site.is_dir():
             continue
         for sub in sorted(site.iterdir()):
-            if not sub.is_dir() or sub.name.startswith("."):
+            if not sub.is_dir():
                 continue
-            (complete if (sub / contract.MANIFEST).exists() else waiting).append(sub)
+            if sub.is_symlink() or (sub / contract.MANIFEST).exists() or (sub / contract.MANIFEST).is_symlink():
+                complete.append(sub)
+            else:
+                waiting.append(sub)
     return complete, waiting
 
 

@@ -17,8 +17,7 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 import pandas as pd  # noqa: E402
 
-from . import contract, suites, values  # noqa: E402
-from .csv_reader import Row  # noqa: E402
+from . import contract, suites  # noqa: E402
 from .home import Home  # noqa: E402
 
 DATASOURCE = "submission_rows"
@@ -31,57 +30,73 @@ class Violation:
     explain: str
 
 
-def _parses(kind: str, text: str | None) -> bool:
-    try:
-        values.parse(kind, text)
-        return True
-    except values.Invalid:
-        return False
+# The shapes of the contract's types; a cell of the right shape is then parsed, and a
+# shape that does not parse (2025-02-30, 25:00) breaks the type rule as well.
+SHAPES = {
+    "int": r"[+-]?[0-9]+",
+    "float": r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?",
+    "date": r"[0-9]{4}-[0-9]{2}-[0-9]{2}",
+    "timestamp": r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:[0-9]{2})",
+    "list": r"[a-z0-9_]+(?:;[a-z0-9_]+)*",
+}
 
 
-def _value(kind: str, text: str | None):
-    try:
-        return values.parse(kind, text)
-    except values.Invalid:
-        return None
+@dataclass
+class Parsed:
+    """One chunk of one file, by column: the frame GX validates (the cells as sent plus
+    the derived columns the suite reads) and each column's typed values (NA where the
+    cell is empty or does not parse)."""
+    frame: pd.DataFrame
+    typed: dict[str, pd.Series]
 
 
-def _comparable(kind: str, text: str | None, as_date: bool):
-    """A side of a "not after" rule: a date, or a timestamp as its UTC instant, or, when
-    compared with a date, the calendar date at the site's own offset."""
-    v = _value(kind, text)
-    if v is None:
-        return None
+def _typed(kind: str, cells: pd.Series) -> pd.Series:
+    """Typed values of one column, vectorized; NA where empty or unparseable."""
+    if kind not in SHAPES:
+        return cells
+    shaped = cells.where(cells.str.fullmatch(SHAPES[kind]).fillna(False).astype(bool))
+    if kind in ("int", "float"):
+        return pd.to_numeric(shaped, errors="coerce").astype("Float64")
+    if kind == "date":
+        return pd.to_datetime(shaped, format="%Y-%m-%d", errors="coerce")
     if kind == "timestamp":
-        return pd.Timestamp(v.date()) if as_date else pd.Timestamp(values.to_utc(v)).tz_localize(None)
-    return pd.Timestamp(v)
+        return pd.to_datetime(shaped, format="ISO8601", utc=True, errors="coerce")
+    return shaped  # list: the shape is the rule; the split is done when events are made
 
 
-def frame_for(spec: contract.FileSpec, rows: list[Row]) -> pd.DataFrame:
-    """The CSV's cells as strings plus the derived columns the suite reads."""
-    index = [r.number for r in rows]
-    data: dict[str, list] = {c: [r.cells.get(c) for r in rows] for c in spec.column_names}
+def _local_date(kind: str, cells: pd.Series, typed: pd.Series) -> pd.Series:
+    """The calendar date of a date, or of a timestamp at the site's own offset (the date
+    part of the text as sent), as a naive day."""
+    if kind == "date":
+        return typed
+    return pd.to_datetime(cells.str.slice(0, 10).where(typed.notna()), format="%Y-%m-%d", errors="coerce")
+
+
+def frame_for(spec: contract.FileSpec, numbers: list[int], columns: dict[str, list]) -> Parsed:
+    """The frame the suite validates: the CSV's cells plus the derived columns it reads."""
+    index = pd.Index(numbers, name="source_row")
+    cells = {c: pd.Series(columns[c], index=index, dtype="string") for c in spec.column_names}
+    typed = {c.name: _typed(c.kind, cells[c.name]) for c in spec.columns}
+    data = {c: cells[c].astype(object).where(cells[c].notna(), None) for c in spec.column_names}
     for c in spec.columns:
-        col = data[c.name]
         if c.kind in suites.TYPE_WORDS:
-            data[f"{c.name}__parses"] = [_parses(c.kind, t) for t in col]
+            data[f"{c.name}__parses"] = (cells[c.name].isna() | typed[c.name].notna()).astype(bool)
         if c.min is not None or c.max is not None:
-            data[f"{c.name}__value"] = pd.array([_value(c.kind, t) for t in col], dtype="Float64")
+            data[f"{c.name}__value"] = typed[c.name]
     for a, b in spec.not_after:
         ka, kb = spec.column(a).kind, spec.column(b).kind
-        as_date = "date" in (ka, kb)
-        data[f"{a}__lhs"] = pd.Series([_comparable(ka, t, as_date) for t in data[a]], dtype="datetime64[us]")
-        data[f"{a}__rhs"] = pd.Series([_comparable(kb, t, as_date) for t in data[b]], dtype="datetime64[us]")
+        if "date" in (ka, kb):
+            data[f"{a}__lhs"] = _local_date(ka, cells[a], typed[a])
+            data[f"{a}__rhs"] = _local_date(kb, cells[b], typed[b])
+        else:
+            data[f"{a}__lhs"] = typed[a].dt.tz_convert("UTC").dt.tz_localize(None)
+            data[f"{a}__rhs"] = typed[b].dt.tz_convert("UTC").dt.tz_localize(None)
     if spec.fatal_iff_grade5:
-        grades = [_value("int", t) for t in data["grade"]]
-        data["grade__is_5"] = pd.array([None if g is None else g == 5 for g in grades], dtype="boolean")
-        data["outcome__is_fatal"] = pd.array(
-            [None if o not in contract.OUTCOMES else o == "fatal" for o in data["outcome"]], dtype="boolean")
-    frame = pd.DataFrame({k: (v.to_numpy() if isinstance(v, pd.Series) else v) for k, v in data.items()},
-                         index=index)
-    for c in spec.column_names:
-        frame[c] = frame[c].astype("object")
-    return frame
+        grade = typed["grade"]
+        data["grade__is_5"] = (grade == 5).astype("boolean").where(grade.notna())
+        outcome = cells["outcome"]
+        data["outcome__is_fatal"] = (outcome == "fatal").astype("boolean").where(outcome.isin(contract.OUTCOMES))
+    return Parsed(pd.DataFrame(data, index=index), typed)
 
 
 _pending_docs: dict[str, list] = {}  # home -> validation results not yet rendered
@@ -96,7 +111,7 @@ def build_data_docs(home: Home) -> Path | None:
     return home.data_docs / "index.html"
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=None)
 def _context(root: str):
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -115,13 +130,27 @@ def _context(root: str):
     return ctx
 
 
-def _checkpoint(ctx, spec: contract.FileSpec):
-    """Datasource, asset, suite, validation definition and checkpoint for one file,
-    refreshed from `expectations/` on every run so that the committed suite rules."""
+@lru_cache(maxsize=None)
+def _datasource(root: str):
+    """The one pandas datasource of a home's context, (re)created once per process and
+    kept: re-creating it later would drop the assets of the checkpoints already made."""
+    return _context(root).data_sources.add_or_update_pandas(DATASOURCE)
+
+
+@lru_cache(maxsize=16)
+def _checkpoint_for(root: str, name: str):
+    from .literature import PUBLICATIONS
+    spec = {s.file: s for s in (*contract.FILES.values(), PUBLICATIONS)}[name]
+    return _checkpoint(root, spec)
+
+
+def _checkpoint(root: str, spec: contract.FileSpec):
+    """Datasource, asset, suite, validation definition and checkpoint for one file, set
+    from `expectations/` once per process (the committed suite rules)."""
     import great_expectations as gx
 
     name = suites.suite_name(spec)
-    ds = ctx.data_sources.add_or_update_pandas(DATASOURCE)
+    ctx, ds = _context(root), _datasource(root)
     asset = next((a for a in ds.assets if a.name == spec.file), None) or ds.add_dataframe_asset(spec.file)
     batch = next((b for b in asset.batch_definitions if b.name == "rows"), None) \
         or asset.add_batch_definition_whole_dataframe("rows")
@@ -132,16 +161,14 @@ def _checkpoint(ctx, spec: contract.FileSpec):
         result_format={"result_format": "COMPLETE", "include_unexpected_rows": False}))
 
 
-def validate(home: Home, spec: contract.FileSpec, rows: list[Row], run_name: str) -> dict[int, list[Violation]]:
+def validate(home: Home, spec: contract.FileSpec, frame: pd.DataFrame, run_name: str) -> dict[int, list[Violation]]:
     """Row number -> the rules that row broke (rows with none are absent)."""
-    if not rows:
+    if frame.empty:
         return {}
     from great_expectations.core.run_identifier import RunIdentifier
 
-    ctx = _context(str(home.root))
-    frame = frame_for(spec, rows)
-    result = _checkpoint(ctx, spec).run(batch_parameters={"dataframe": frame},
-                                        run_id=RunIdentifier(run_name=run_name))
+    checkpoint = _checkpoint_for(str(home.root), spec.file)
+    result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_name))
     _pending_docs.setdefault(str(home.root), []).extend(result.run_results)
     broken: dict[int, list[Violation]] = {}
     for vr in result.run_results.values():
@@ -153,6 +180,7 @@ def validate(home: Home, spec: contract.FileSpec, rows: list[Row], run_name: str
                 continue
             meta = r.expectation_config.meta
             for idx in r.result.get("unexpected_index_list") or []:
-                number = idx if isinstance(idx, int) else int(next(iter(idx.values())))
+                # the frame's index is the row number; GX names it when the index is named
+                number = int(idx["source_row"]) if isinstance(idx, dict) else int(idx)
                 broken.setdefault(number, []).append(Violation(meta["rule"], meta["explain"]))
     return broken

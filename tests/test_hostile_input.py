@@ -355,8 +355,9 @@ REJECTIONS = [
     Rejection("SITE-CSV", "repeated-column", header_with(INFUSION_COLUMNS + ["cycle"], "repeated-column"),
               "file.header", ("infusions.csv header has repeated column(s) cycle",)),
     # names that try to escape the landing area
-    Rejection("SITE-LINK", "s1", site_symlink, "folder.symlink", ("symbolic link", "drop the files themselves"),
-              outside_never_opened=True),
+    # a linked site folder is refused without being listed: one report, for the link itself
+    Rejection("SITE-LINK", "(symbolic link)", site_symlink, "folder.symlink",
+              ("site folder is a symbolic link", "drop the submissions themselves"), outside_never_opened=True),
     Rejection("SITE-NAMES", "sub-link", submission_symlink, "folder.symlink",
               ("symbolic link", "drop the files themselves"), outside_never_opened=True),
     Rejection("SITE-NAMES", "csv-link", csv_symlink, "file.missing",
@@ -432,7 +433,7 @@ def test_symlink_escape_opens_no_file_outside_the_landing_area(rejected, case):
 
 
 def _case_target(case, outside: Path, path: str) -> bool:
-    where = {"SITE-LINK/s1": "site-target", "SITE-NAMES/sub-link": "x", "SITE-NAMES/csv-link": "secret.csv",
+    where = {"SITE-LINK/(symbolic link)": "site-target", "SITE-NAMES/sub-link": "x", "SITE-NAMES/csv-link": "secret.csv",
              "SITE-NAMES/manifest-link": "manifest.json"}[case.id]
     root = os.path.realpath(outside / where)
     return path == root or path.startswith(root + os.sep)
