@@ -23,7 +23,7 @@ demo: sync  ## pipeline on the bundled sample, then the dashboard on http://loca
 	$(UV) run safety-ledger demo
 
 test: sync  ## the whole test suite (Airflow DAGs, GX suites, DuckDB, Streamlit AppTest)
-	$(UV) run pytest -q
+	$(UV) run pytest -q -n 2 --dist loadfile
 
 suites: sync  ## regenerate expectations/ from the contract
 	$(UV) run safety-ledger suites
@@ -31,6 +31,10 @@ suites: sync  ## regenerate expectations/ from the contract
 screenshots: sync  ## headless-Chromium screenshots of every dashboard page (installs chromium)
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(UV) run python scripts/screenshots.py
+
+SIZES ?= 100k,1m,10m
+bench: sync  ## generate, then measure ingest, build, dashboard queries against the limit and the peer at SIZES events (bench/results.md)
+	$(UV) run python bench/run.py --sizes $(SIZES)
 
 clean:
 	rm -rf var .venv .tools
