@@ -37,14 +37,8 @@ def ingest_literature():
         home = Home.from_env()
         log.info("ingesting %s", home.literature_landing)
         reports = ingest_drops(home, progress=log.info)
-        for r in reports:
-            if r.status == "rejected":
-                log.warning("REJECTED literature drop=%s: %s [%s] -- nothing of it was ingested; "
-                            "fix the drop and put it in again", r.drop_id, r.reason, r.rule)
-            else:
-                log.info("%s literature drop=%s rows=%s events=%s duplicates=%s quarantined=%s%s",
-                         r.status.upper(), r.drop_id, r.rows, r.events, r.duplicates,
-                         r.quarantined, f" ({r.reason})" if r.reason else "")
+        for r in reports:  # a rejected drop is the curator's to fix, not a pipeline failure
+            (log.warning if r.status == "rejected" else log.info)(r.line())
         # accepted and rejected drops both commit a ledger row; skipped and waiting ones don't
         if not any(r.status in ("accepted", "rejected") for r in reports):
             raise AirflowSkipException("no new literature drop")

@@ -39,17 +39,8 @@ def ingest_site_submissions():
         home = Home.from_env()
         log.info("ingesting %s", home.landing)
         reports = ingest_landing(home, progress=log.info)
-        for r in reports:
-            if r.status == "rejected":
-                rule = getattr(r, "rule", None)
-                log.warning(
-                    "REJECTED site=%s submission=%s: %s%s -- nothing of it was ingested; site %s "
-                    "must fix it and send it again",
-                    r.site_id, r.submission_id, r.reason, f" [{rule}]" if rule else "", r.site_id)
-            else:
-                log.info("%s site=%s submission=%s rows=%s events=%s duplicates=%s quarantined=%s%s",
-                         r.status.upper(), r.site_id, r.submission_id, r.rows, r.events,
-                         r.duplicates, r.quarantined, f" ({r.reason})" if r.reason else "")
+        for r in reports:  # a rejection is the site's to fix, not a pipeline failure
+            (log.warning if r.status == "rejected" else log.info)(r.line())
         # accepted and rejected submissions both commit a ledger row; skipped (already
         # ingested) and waiting (manifest not there yet) ones change nothing.
         if not any(r.status in ("accepted", "rejected") for r in reports):

@@ -50,7 +50,8 @@ class DropReport:
             return (f"accepted  literature/{self.drop_id}: {self.rows} rows = {self.events} events + "
                     f"{self.duplicates} duplicates + {self.quarantined} quarantined")
         if self.status == "rejected":
-            return f"REJECTED  literature/{self.drop_id}: {self.reason} [{self.rule}]"
+            return (f"REJECTED  literature/{self.drop_id}: {self.reason} [{self.rule}] -- fix the drop "
+                    "and put it in again; nothing of it was ingested")
         return f"{self.status:<9} literature/{self.drop_id}: {self.reason}"
 
 
