@@ -22,6 +22,11 @@ class FileRejected(Exception):
         self.message = message
 
 
+class HeaderError(FileRejected):
+    """The header breaks the contract: an error for the whole file (every row of it is
+    quarantined with this reason), not for the submission."""
+
+
 @dataclass
 class Row:
     number: int                    # 1-based data row (header excluded)
@@ -74,7 +79,7 @@ CHUNK_ROWS = 200_000
 
 def _check_header(path: Path, header: list[str] | None, expected_columns: Sequence[str]) -> list[str]:
     if header is None:
-        raise FileRejected("file.header_missing", f"{path.name} is empty: it needs at least its header row")
+        raise HeaderError("file.header_missing", f"{path.name} is empty: it needs at least its header row")
     unknown = [h for h in header if h not in expected_columns]
     missing = [c for c in expected_columns if c not in header]
     duplicated = sorted({h for h in header if header.count(h) > 1})
@@ -86,7 +91,7 @@ def _check_header(path: Path, header: list[str] | None, expected_columns: Sequen
             parts.append(f"missing column(s) {', '.join(missing)}")
         if duplicated:
             parts.append(f"repeated column(s) {', '.join(duplicated)}")
-        raise FileRejected("file.header",
+        raise HeaderError("file.header",
                            f"{path.name} header has {'; '.join(parts)}: the header must have exactly "
                            f"the columns {', '.join(expected_columns)} (any order)")
     return header
@@ -120,3 +125,12 @@ def read_chunks(path: Path, expected_columns: Sequence[str], size: int = CHUNK_R
             numbers, good, misshapen = [], [], []
     if numbers or misshapen:
         yield chunk()
+
+
+def read_raw(path: Path) -> Iterator[Row]:
+    """Every data row under the header as sent, whatever the header says: for
+    quarantining all rows of a file whose header breaks the contract."""
+    records = _records(path)
+    header = next(records, None) or []
+    for number, record in enumerate(records, start=1):
+        yield Row(number, dict(zip(header, [c if c != "" else None for c in record])))

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from . import contract, event_schema, event_store
-from .csv_reader import Chunk, FileRejected, read_chunks
+from .csv_reader import Chunk, FileRejected, HeaderError, read_chunks, read_raw
 from .home import Home
 from .manifest import SubmissionRejected, check_names, load_manifest
 from .pseudonym import Pseudonymizer, load_key
@@ -36,6 +36,7 @@ class FileCounts:
     events: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    error: str | None = None         # an error for the whole file (its header), if any
 
     def add(self, other: "FileCounts") -> None:
         self.rows += other.rows
@@ -64,8 +65,10 @@ class SubmissionReport:
     def line(self) -> str:
         where = f"{self.site_id}/{self.submission_id}"
         if self.status == "accepted":
+            file_errors = "".join(f"; {name}: {c.error} -- site {self.site_id} must fix this file and send "
+                                  "its rows again in a new submission" for name, c in self.files.items() if c.error)
             return (f"accepted  {where}: {self.rows} rows = {self.events} events + {self.duplicates} "
-                    f"duplicates + {self.quarantined} quarantined")
+                    f"duplicates + {self.quarantined} quarantined{file_errors}")
         if self.status == "rejected":
             return (f"REJECTED  {where}: {self.reason} [{self.rule}] -- site {self.site_id} must fix "
                     "and send the submission again; nothing of it was ingested")
@@ -308,15 +311,43 @@ def ingest_csv(home: Home, spec: contract.FileSpec, path: Path, run_name: str, l
     seen = event_store.versions(home, table, site_id, key_columns(spec),
                                 ledger="submissions" if site_id is not None else "literature")
     counts = FileCounts()
-    for part, rows in enumerate(read_chunks(path, spec.column_names)):
-        if pseudo is not None:
-            pseudonymize_cells(spec, site_id, rows, pseudo)
-        name = run_name if part == 0 else f"{run_name}__part{part + 1}"
-        events, c = ingest_file(home, spec, rows, name, lineage, seen, quarantine)
-        writer.events(table, events)
-        writer.quarantine(quarantine.drain())
-        counts.add(c)
-        progress(f"  {run_name.replace('__', '/')} {spec.file}: {counts.rows} rows read")
+    try:
+        for part, rows in enumerate(read_chunks(path, spec.column_names)):
+            if pseudo is not None:
+                pseudonymize_cells(spec, site_id, rows, pseudo)
+            name = run_name if part == 0 else f"{run_name}__part{part + 1}"
+            events, c = ingest_file(home, spec, rows, name, lineage, seen, quarantine)
+            writer.events(table, events)
+            writer.quarantine(quarantine.drain())
+            counts.add(c)
+            progress(f"  {run_name.replace('__', '/')} {spec.file}: {counts.rows} rows read")
+    except HeaderError as e:
+        counts = quarantine_whole_file(spec, path, e, site_id, quarantine, writer, pseudo)
+        progress(f"  {run_name.replace('__', '/')} {spec.file}: {e.message}; its {counts.rows} rows quarantined")
+    return counts
+
+
+def quarantine_whole_file(spec: contract.FileSpec, path: Path, error: HeaderError, site_id: str | None,
+                          quarantine: Quarantine, writer: event_store.BatchWriter,
+                          pseudo: Pseudonymizer | None) -> FileCounts:
+    """A header that breaks the contract is an error for the whole file: every row is
+    quarantined with that reason; the other files of the submission still land. Only the
+    contract's columns of a row are kept (patient_ref pseudonymized): an unknown column
+    could hold anything, and the file itself stays in the landing area."""
+    table = event_schema.TABLE_OF_FILE[spec.file]
+    counts = FileCounts(error=f"{error.message} [{table}.file.header]")
+    for row in read_raw(path):
+        cells = {c: row.cells.get(c) for c in spec.column_names if c in row.cells}
+        if pseudo is not None and "patient_ref" in cells:
+            cells["patient_ref"] = pseudo(site_id, cells["patient_ref"])
+        if pseudo is not None and "ref" in cells and cells.get("record_type") not in NOT_PATIENT:
+            cells["ref"] = pseudo(site_id, cells["ref"])
+        quarantine.add(spec.file, row.number, cells, [f"{table}.file.header"], error.message)
+        counts.rows += 1
+        counts.quarantined += 1
+        if len(quarantine.rows) >= 50_000:
+            writer.quarantine(quarantine.drain())
+    writer.quarantine(quarantine.drain())
     return counts
 
 

@@ -256,11 +256,6 @@ def unterminated_quote(landing, outside):
     put(landing, "SITE-CSV", "unterminated-quote", {"infusions.csv": (data, 2)})
 
 
-def header_with(columns: list[str], sub: str):
-    rows = [dict(INFUSION, ssn=None)]
-    return simple("SITE-CSV", sub, {"infusions.csv": csv_data(rows, header=columns)})
-
-
 def site_symlink(landing, outside):
     # a valid submission outside the landing area; the landing's site folder points at it
     target = outside / "site-target"
@@ -344,16 +339,10 @@ REJECTIONS = [
         dict(infusion_ref="INF-é"), encoding="latin-1")}),
               "file.encoding", ("infusions.csv is not valid UTF-8", "export it as UTF-8")),
     Rejection("SITE-CSV", "utf16", _utf16, "file.encoding", ("infusions.csv is not valid UTF-8", "export it as UTF-8")),
-    # the contract says "one header row": a 0-byte file listed with rows 0 has none
-    Rejection("SITE-CSV", "empty-file", simple("SITE-CSV", "empty-file", {"infusions.csv": (b"", 0)}),
-              "file.header_missing", ("infusions.csv is empty", "needs at least its header row")),
+    # (a 0-byte file and a wrong header are errors for the whole file, not the submission:
+    #  see test_ingest_submissions.py::test_a_wrong_header_quarantines_every_row_of_its_file)
     Rejection("SITE-CSV", "unterminated-quote", unterminated_quote, "file.csv_syntax",
               ("infusions.csv is not valid RFC 4180 CSV", "check quoting")),
-    Rejection("SITE-CSV", "missing-column", header_with([c for c in INFUSION_COLUMNS if c != "completed"],
-                                                        "missing-column"),
-              "file.header", ("infusions.csv header has missing column(s) completed",)),
-    Rejection("SITE-CSV", "repeated-column", header_with(INFUSION_COLUMNS + ["cycle"], "repeated-column"),
-              "file.header", ("infusions.csv header has repeated column(s) cycle",)),
     # names that try to escape the landing area
     # a linked site folder is refused without being listed: one report, for the link itself
     Rejection("SITE-LINK", "(symbolic link)", site_symlink, "folder.symlink",

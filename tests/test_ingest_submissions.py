@@ -105,18 +105,44 @@ def test_manifest_not_json(home):
     _rejected(home, "manifest.invalid_json")
 
 
-def test_unknown_column_rejects(home):
-    submit(home, "s1", {"patients.csv": [dict(PATIENT, ssn="123")]},)
-    # the writer only writes contract columns: write the header by hand
-    folder = home.landing / "SITE-A" / "s1"
+def _with_header(folder, name, header, rows):
+    """Replace one file of a written submission by rows under another header (the writer
+    only writes the contract's columns), and list it in the manifest."""
     from safety_ledger.submission_writer import csv_bytes, sha256_hex
-    header = list(PATIENT) + ["ssn"]
-    data, n = csv_bytes(header, [dict(PATIENT, ssn="123")])
-    (folder / "patients.csv").write_bytes(data)
+    data, n = csv_bytes(header, rows) if header else (b"", 0)
+    (folder / name).write_bytes(data)
     m = json.loads((folder / "manifest.json").read_text())
-    m["files"]["patients.csv"] = {"sha256": sha256_hex(data), "rows": n}
+    m["files"][name] = {"sha256": sha256_hex(data), "rows": n}
     (folder / "manifest.json").write_text(json.dumps(m))
-    assert "unknown column(s) ssn" in _rejected(home, "file.header").reason
+
+
+@pytest.mark.parametrize("header,rows,says", [
+    (list(PATIENT) + ["ssn"], [dict(PATIENT, ssn="123-45-6789")], "unknown column(s) ssn"),
+    ([c for c in PATIENT if c != "sex"], [PATIENT], "missing column(s) sex"),
+    (list(PATIENT) + ["sex"], [list(PATIENT.values()) + ["male"]], "repeated column(s) sex"),
+])
+def test_a_wrong_header_quarantines_every_row_of_its_file(home, header, rows, says):
+    # "an unknown extra column is an error for the whole file": the file's rows are
+    # quarantined with the reason, the submission's other files land (docs/contract-notes.md)
+    folder = submit(home, "s1", {"patients.csv": [PATIENT], "infusions.csv": [INFUSION]})
+    _with_header(folder, "patients.csv", header, rows)
+    r = only(ingest_landing(home, **QUIET))
+    assert (r.status, r.rows, r.events, r.duplicates, r.quarantined) == ("accepted", 2, 1, 0, 1)
+    assert says in r.files["patients.csv"].error and says in r.line()
+    assert "site SITE-A must fix this file" in r.line()
+    [(rules, reason, row_json)] = duckdb.connect().execute(
+        f"SELECT rules, reason, row_json FROM read_parquet('{home.quarantine}/*.parquet')").fetchall()
+    assert rules == ["patients.file.header"] and says in reason
+    assert "ssn" not in row_json and "123-45-6789" not in row_json and "MRN-7777" not in row_json
+    assert len(events(home, "infusions")) == 1 and events(home, "patients") == []
+
+
+def test_an_empty_file_has_no_rows_to_lose(home):
+    folder = submit(home, "s1", {"patients.csv": [PATIENT], "infusions.csv": [INFUSION]})
+    _with_header(folder, "infusions.csv", None, [])
+    r = only(ingest_landing(home, **QUIET))
+    assert (r.status, r.rows, r.events, r.quarantined) == ("accepted", 1, 1, 0)
+    assert "infusions.csv is empty: it needs at least its header row" in r.line()
 
 
 def test_bad_folder_name_rejected_before_opening(home):
