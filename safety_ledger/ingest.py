@@ -2,7 +2,8 @@
 
 For each complete submission (one with manifest.json) not yet ingested:
   1. folder names and manifest checked; a failure rejects the submission whole;
-  2. each CSV read; patient_ref pseudonymized at once (nothing after this sees it);
+  2. each CSV streamed in chunks; patient_ref pseudonymized at once (nothing after this
+     sees it); a header that breaks the contract quarantines every row of its file;
   3. the file's GX suite run; a row that breaks a rule is quarantined with the rules;
   4. each valid row compared with the site's history by (key, recorded_at):
      same content -> counted duplicate, other content -> quarantined conflict;

@@ -18,6 +18,7 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 import pandas as pd  # noqa: E402
 
 from . import contract, suites  # noqa: E402
+from .values import SHAPES  # noqa: E402
 from .home import Home  # noqa: E402
 
 DATASOURCE = "submission_rows"
@@ -28,17 +29,6 @@ DOCS_SITE = "safety_ledger_docs"
 class Violation:
     rule: str
     explain: str
-
-
-# The shapes of the contract's types; a cell of the right shape is then parsed, and a
-# shape that does not parse (2025-02-30, 25:00) breaks the type rule as well.
-SHAPES = {
-    "int": r"[+-]?[0-9]+",
-    "float": r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?",
-    "date": r"[0-9]{4}-[0-9]{2}-[0-9]{2}",
-    "timestamp": r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:[0-9]{2})",
-    "list": r"[a-z0-9_]+(?:;[a-z0-9_]+)*",
-}
 
 
 @dataclass
