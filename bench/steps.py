@@ -1,0 +1,301 @@
+"""The steps bench/run.py starts as child processes (one process per step, so that the
+parent reads each step's own peak RSS from wait4).  Each writes its figures as JSON.
+
+    python bench/steps.py generate  --landing L --sites S --patients P --seed N --json F
+    python bench/steps.py extra     --landing L --scratch T --sites S --patients P --seed N
+                                    --submission-id ID --exported-at TS --json F
+    python bench/steps.py ingest    --home H --json F
+    python bench/steps.py dashboard --warehouse W --repeat 30 --json F
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import inspect
+import json
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def _dump(path: str, data: dict) -> None:
+    Path(path).write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+# ------------------------------------------------------------------------ generate
+
+
+def cmd_generate(args) -> None:
+    from safety_ledger import generator
+
+    t = time.perf_counter()
+    summary = generator.generate(Path(args.landing), sites=args.sites, patients=args.patients,
+                                 seed=args.seed, progress=print)
+    d = summary.to_dict()
+    d["seconds"] = time.perf_counter() - t
+    _dump(args.json, d)
+
+
+# ------------------------------------------------------------------------ the 1% batch
+
+REF_COLUMNS = ("patient_ref", "infusion_ref", "reaction_ref", "irae_ref", "ref")
+
+
+def cmd_extra(args) -> None:
+    """A further batch: the generator writes new patients (with their infusions,
+    reactions and irAEs) for the first `sites` sites into a scratch folder; each of its
+    submissions is re-sent into the landing as a NEW submission of that existing site,
+    every record reference prefixed so that none collides with a record already
+    ingested.  Written with submission_writer.write_submission (manifest last)."""
+    from safety_ledger import contract, generator
+    from safety_ledger.submission_writer import write_submission
+
+    scratch = Path(args.scratch)
+    shutil.rmtree(scratch, ignore_errors=True)
+    t = time.perf_counter()
+    summary = generator.generate(scratch, sites=args.sites, patients=args.patients, seed=args.seed,
+                                 submissions_per_site=1, progress=None)
+    prefix = f"{args.submission_id}-"
+    written, rows = [], 0
+    for sub in summary.submissions:
+        folder = scratch / sub.site_id / sub.submission_id
+        files = {}
+        for name in contract.FILES:
+            path = folder / name
+            if not path.exists():
+                continue
+            with open(path, newline="", encoding="utf-8") as f:
+                data = list(csv.DictReader(f))
+            for row in data:
+                for c in REF_COLUMNS:
+                    if row.get(c):
+                        row[c] = prefix + row[c]
+            files[name] = data
+            rows += len(data)
+        written.append(str(write_submission(Path(args.landing), sub.site_id, args.submission_id,
+                                            args.exported_at, files)))
+    shutil.rmtree(scratch, ignore_errors=True)
+    _dump(args.json, {"submissions": written, "rows": rows, "expected_events": summary.expected_events,
+                      "seconds": time.perf_counter() - t})
+
+
+# ------------------------------------------------------------------------ ingest
+
+
+PARSING = ("frame_for",)
+
+
+def cmd_ingest(args) -> None:
+    """`safety-ledger ingest`, in-process, with every public function of
+    safety_ledger.validation (the GX step: frame building, checkpoint runs, Data Docs)
+    wrapped in a timer.  Nested calls are counted once, at the outermost wrapper.  The
+    wrapping is done before safety_ledger.ingest is imported, so a `from .validation
+    import ...` at its top gets the wrapped functions too."""
+    import safety_ledger.validation as validation
+
+    spent: dict[str, float] = {}
+    calls: dict[str, int] = {}
+    depth = [0]
+
+    def timed(name, fn):
+        def wrapper(*a, **k):
+            if depth[0]:
+                return fn(*a, **k)
+            depth[0] += 1
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                depth[0] -= 1
+                spent[name] = spent.get(name, 0.0) + time.perf_counter() - t0
+                calls[name] = calls.get(name, 0) + 1
+        wrapper.__wrapped__ = fn
+        return wrapper
+
+    for name, obj in list(vars(validation).items()):
+        if (not name.startswith("_") and inspect.isfunction(obj)
+                and obj.__module__ == validation.__name__):
+            setattr(validation, name, timed(name, obj))
+
+    from safety_ledger.home import Home
+    from safety_ledger.ingest import ingest_landing
+
+    t = time.perf_counter()
+    reports = ingest_landing(Home.from_env(args.home), progress=print)
+    seconds = time.perf_counter() - t
+    accepted = [r for r in reports if r.status == "accepted"]
+    result = {
+        "seconds_in_process": seconds,
+        "accepted": len(accepted),
+        "rejected": sum(r.status == "rejected" for r in reports),
+        "skipped": sum(r.status == "skipped" for r in reports),
+        "rows": sum(r.rows for r in accepted),
+        "events": sum(r.events for r in accepted),
+        "duplicates": sum(r.duplicates for r in accepted),
+        "quarantined": sum(r.quarantined for r in accepted),
+        # GX proper: the checkpoint runs and Data Docs; frame_for parses the cells into
+        # the typed frame that both GX and the event columns use, so it is kept apart
+        "gx_seconds": sum(v for k, v in spent.items() if k not in PARSING),
+        "parsing_seconds": sum(v for k, v in spent.items() if k in PARSING),
+        "gx_breakdown": {k: {"seconds": v, "calls": calls[k]} for k, v in sorted(spent.items())},
+    }
+    print(json.dumps(result))
+    _dump(args.json, result)
+
+
+# ------------------------------------------------------------------------ dashboard
+
+INFO_SQL = ("select table_name from information_schema.tables "
+            "where table_schema = 'marts'")          # dashboard.data.warehouse()
+
+
+def _table_sql(name: str) -> str:
+    return f'select * from marts."{name}"'            # dashboard.data.Warehouse.table()
+
+
+def page_queries() -> list[tuple[str, list[tuple[str, str]]]]:
+    """(page title, [(label, sql)]) for every page of dashboard/app.py, read from the
+    sources: the frame (app.py) runs on every page, then the page file's own calls of
+    wh.table("x"), d.totals(wh) (marts.reaction_rate_by_site), d.build_info(wh)
+    (marts.build_info) and d.warehouse() (the information_schema listing).  A literal
+    wh.sql("...") is run as written; a call we cannot read makes the bench fail rather
+    than under-count."""
+    app = (ROOT / "dashboard" / "app.py").read_text()
+    pages = re.findall(r'st\.Page\(\s*"([^"]+)"\s*,\s*title="([^"]+)"', app)
+    if not pages:
+        raise RuntimeError("no st.Page(...) found in dashboard/app.py")
+
+    def queries(src: str) -> list[tuple[str, str]]:
+        found: list[tuple[int, str, str]] = []
+        for m in re.finditer(r'\bd\.warehouse\(\)', src):
+            found.append((m.start(), "warehouse() table list", INFO_SQL))
+        for m in re.finditer(r'\bwh\.table\(\s*([^)]*)\)', src):
+            arg = m.group(1).strip()
+            lit = re.fullmatch(r'"(\w+)"', arg)
+            if lit:
+                found.append((m.start(), f"marts.{lit.group(1)}", _table_sql(lit.group(1))))
+            elif arg == "table":  # reaction_rates.section(table, ...): its calls below
+                continue
+            else:
+                raise RuntimeError(f"cannot read the table of wh.table({arg})")
+        for m in re.finditer(r'\bsection\(\s*"(\w+)"', src):
+            found.append((m.start(), f"marts.{m.group(1)}", _table_sql(m.group(1))))
+        for m in re.finditer(r'\bd\.totals\(wh\)', src):
+            found.append((m.start(), "totals: marts.reaction_rate_by_site",
+                          _table_sql("reaction_rate_by_site")))
+        for m in re.finditer(r'\bd\.build_info\(wh\)', src):
+            found.append((m.start(), "build_info: marts.build_info", _table_sql("build_info")))
+        for m in re.finditer(r'\bwh\.sql\(\s*([^)]*)\)', src):
+            lit = re.fullmatch(r'"([^"]+)"', m.group(1).strip())
+            if not lit:
+                raise RuntimeError(f"cannot read the SQL of wh.sql({m.group(1)})")
+            found.append((m.start(), lit.group(1)[:40], lit.group(1)))
+        return [(label, sql) for _, label, sql in sorted(found)]
+
+    frame = [(f"frame: {label}", sql) for label, sql in queries(app)]
+    out = []
+    for path, title in pages:
+        # st.cache_data serves a repeated (file, sql) from its cache within the page
+        # load: each distinct query runs once
+        unique: dict[str, str] = {}
+        for label, sql in frame + queries((ROOT / "dashboard" / path).read_text()):
+            unique.setdefault(sql, label)
+        out.append((title, [(label, sql) for sql, label in unique.items()]))
+    return out
+
+
+def _pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    k = (len(s) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def cmd_dashboard(args) -> None:
+    """Every page's queries, each as dashboard.data._run runs it on a cache miss (open
+    the file read-only, execute, fetch a DataFrame, close), `repeat` times; a page load
+    is the sum of its queries in one round (cold cache: the first view after a build)."""
+    import duckdb
+
+    pages = page_queries()
+    warehouse = str(Path(args.warehouse))
+
+    def run(sql: str) -> float:
+        t0 = time.perf_counter()
+        con = duckdb.connect(warehouse, read_only=True)
+        try:
+            con.execute(sql).df()
+        finally:
+            con.close()
+        return time.perf_counter() - t0
+
+    for _, qs in pages:  # one warm-up round (page cache of the OS)
+        for _, sql in qs:
+            run(sql)
+    opens = [run("select 1") for _ in range(args.repeat)]  # the cost of open + close alone
+    result = {"repeat": args.repeat, "open_close_p50_ms": 1000 * _pct(opens, 0.5),
+              "open_close_p95_ms": 1000 * _pct(opens, 0.95), "pages": []}
+    for title, qs in pages:
+        per_query = [[] for _ in qs]
+        per_page = []
+        for _ in range(args.repeat):
+            total = 0.0
+            for j, (_, sql) in enumerate(qs):
+                s = run(sql)
+                per_query[j].append(s)
+                total += s
+            per_page.append(total)
+        result["pages"].append({
+            "page": title,
+            "queries": [{"query": label, "p50_ms": 1000 * _pct(v, 0.5), "p95_ms": 1000 * _pct(v, 0.95)}
+                        for (label, _), v in zip(qs, per_query)],
+            "page_p50_ms": 1000 * _pct(per_page, 0.5), "page_p95_ms": 1000 * _pct(per_page, 0.95),
+        })
+    _dump(args.json, result)
+    for p in result["pages"]:
+        print(f"{p['page']}: {len(p['queries'])} queries, page p50 {p['page_p50_ms']:.1f} ms, "
+              f"p95 {p['page_p95_ms']:.1f} ms")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="step", required=True)
+    s = sub.add_parser("generate")
+    s.add_argument("--landing", required=True)
+    s.add_argument("--sites", type=int, required=True)
+    s.add_argument("--patients", type=int, required=True)
+    s.add_argument("--seed", type=int, default=7)
+    s.add_argument("--json", required=True)
+    s.set_defaults(func=cmd_generate)
+    s = sub.add_parser("extra")
+    s.add_argument("--landing", required=True)
+    s.add_argument("--scratch", required=True)
+    s.add_argument("--sites", type=int, required=True)
+    s.add_argument("--patients", type=int, required=True)
+    s.add_argument("--seed", type=int, default=8)
+    s.add_argument("--submission-id", required=True)
+    s.add_argument("--exported-at", required=True)
+    s.add_argument("--json", required=True)
+    s.set_defaults(func=cmd_extra)
+    s = sub.add_parser("ingest")
+    s.add_argument("--home", required=True)
+    s.add_argument("--json", required=True)
+    s.set_defaults(func=cmd_ingest)
+    s = sub.add_parser("dashboard")
+    s.add_argument("--warehouse", required=True)
+    s.add_argument("--repeat", type=int, default=30)
+    s.add_argument("--json", required=True)
+    s.set_defaults(func=cmd_dashboard)
+    args = p.parse_args(argv)
+    args.func(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
