@@ -8,23 +8,27 @@ that says how many rows of each kind it wrote (valid first versions, re-sent
 duplicates, corrections, invalid rows by the rule they break, retractions, late
 parents) so that tests can compare what ingestion did against it.
 
-Same arguments -> byte-identical files: every random draw comes, in a fixed order, from
-one `numpy.random.default_rng(seed)`, and every sort is stable.
+Same arguments -> byte-identical files: the root stream `SeedSequence(seed)` draws the
+sites' sizes and export times, and each site draws everything else, in a fixed order, from
+its own stream `SeedSequence(seed).spawn(sites)[s]`; sorts are on unique keys or stable. So
+the files do not depend on the `workers` processes that write the sites.
 
-How it works (details, parameters and their sources in docs/generator.md):
+How it works, one site at a time (details, parameters and their sources in docs/generator.md):
 
 1. Clinical truth, one numpy array per column, no per-row objects:
-   patients (site, tumour type, regimen, sex, age, weight, first dose) -> irAEs drawn
-   per patient (their onset decides discontinuation) -> infusions simulated cycle by
-   cycle over all patients at once (schedule, premedication, protocol, reaction risk,
-   rechallenge after a reaction, stopping) -> reaction details (term, symptoms,
-   treatment, outcome, onset) drawn per grade.
+   patients (tumour type, regimen, sex, age, weight, first dose) -> irAEs drawn per
+   patient (their onset decides discontinuation) -> infusions simulated cycle by cycle over
+   all the site's patients at once (schedule, premedication, protocol, reaction risk,
+   rechallenge after a reaction, stopping) -> reaction details (term, symptoms, treatment,
+   outcome, onset) drawn per grade.
 2. Each record lands in the first submission of its site exported after its
    `recorded_at`; the last export is the data cut-off.
-3. Data-quality features, each on `round(rate x records)` records of every table,
-   disjoint: late parents (the infusion of a reaction is recorded and sent later than
+3. Data-quality features, each on `round(rate x records)` records of every table of the
+   site, disjoint: late parents (the infusion of a reaction is recorded and sent later than
    the reaction), invalid rows (exactly one one-row rule broken, see INVALID_RULES),
    retractions, corrections and duplicates (the last three in a later submission).
+4. Records stay numbers until they are written: each file a chunk of rows at a time, as
+   Arrow columns, through submission_writer's vectorized CSV path (no Python loop per row).
 
 Clinical shape, in one paragraph: tumour types and regimens of the indications in the
 seed paper's Table 3 (cervical with paclitaxel/platinum +/- bevacizumab, gastric/GEJ
@@ -42,21 +46,28 @@ dose, hepatitis/thyroiditis/dermatitis/pneumonitis/colitis most common, ten_sjs 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import functools
 import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pyarrow as pa
 
 from . import contract
-from .submission_writer import write_submission
+from .submission_writer import Chunks, Patched, _place, _place_bytes, cell_texts, string_array, write_submission
 
 # --------------------------------------------------------------------------------------
 # Calendar. Times are int64 seconds of the site's local wall clock (UTC+08:00 for every
 # synthetic site); dates are int64 days since 1970-01-01.
 # --------------------------------------------------------------------------------------
 UTC_OFFSET = "+08:00"
+UTC_OFFSET_SECONDS = 8 * 3600
 DAY = 86_400
 START_DAY = int(np.datetime64("2024-01-01", "D").astype(np.int64))      # first possible first dose
 CUTOFF_DAY = int(np.datetime64("2025-06-30", "D").astype(np.int64))     # the last export (data cut-off)
@@ -361,9 +372,21 @@ def _norm(p) -> np.ndarray:
     return p / p.sum()
 
 
+@functools.lru_cache(maxsize=256)
+def _cdf(p: tuple[float, ...]) -> tuple[float, ...]:
+    cdf = np.cumsum(_norm(p))
+    cdf /= cdf[-1]
+    return tuple(cdf[:-1].tolist())
+
+
 def _pick(rng: np.random.Generator, p, size: int) -> np.ndarray:
-    """`size` draws of a categorical distribution `p` (indices)."""
-    return rng.choice(len(p), size=size, p=_norm(p))
+    """`size` draws of a categorical distribution `p` (indices): the draws of
+    rng.choice(len(p), size, p=p), without its binary search."""
+    u = rng.random(size)
+    out = np.zeros(size, dtype=np.int64)
+    for c in _cdf(p if isinstance(p, tuple) else tuple(p)):
+        out += u >= c
+    return out
 
 
 def _pick_rows(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
@@ -377,15 +400,15 @@ def _pick_rows(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
     return np.minimum((cum < u[:, None]).sum(axis=1), probs.shape[1] - 1)
 
 
-def _join_bits(bits: np.ndarray, vocab: tuple[str, ...]) -> np.ndarray:
-    """Rows of booleans (n x len(vocab)) -> ';'-joined tokens in vocabulary order."""
+def _join_bits(bits: np.ndarray, vocab: tuple[str, ...]) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Rows of booleans (n x len(vocab)) -> (code per row, texts): the ';'-joined tokens
+    in vocabulary order of row i are texts[code[i]]."""
     if bits.shape[0] == 0:
-        return np.zeros(0, dtype=object)
+        return np.zeros(0, dtype=np.int32), ("",)
     masks = bits.astype(np.int64) @ (np.int64(1) << np.arange(len(vocab), dtype=np.int64))
     uniq, inverse = np.unique(masks, return_inverse=True)
-    text = np.array([";".join(v for j, v in enumerate(vocab) if (m >> j) & 1) for m in uniq.tolist()],
-                    dtype=object)
-    return text[inverse.reshape(-1)]
+    text = tuple(";".join(v for j, v in enumerate(vocab) if (m >> j) & 1) for m in uniq.tolist())
+    return inverse.reshape(-1).astype(np.int32), text
 
 
 def _prob_matrix(rows: list[dict[str, float]], which: np.ndarray, vocab: tuple[str, ...]) -> np.ndarray:
@@ -394,31 +417,120 @@ def _prob_matrix(rows: list[dict[str, float]], which: np.ndarray, vocab: tuple[s
     return table[which]
 
 
+# Cells are Arrow arrays in the types submission_writer formats (see its table): a
+# timestamp[s, +08:00], a date32, an integer, a decimal with one place, a dictionary of
+# strings; `_text` gives their cell text for the few rows that need it as Python strings.
+TIMESTAMP = pa.timestamp("s", tz=UTC_OFFSET)
+WEIGHT = pa.decimal128(18, 1)
+
+
+def _numeric(arrow_type: pa.DataType, values: np.ndarray) -> pa.Array:
+    """A numpy array as an Arrow array of that type, without copying or converting."""
+    values = np.ascontiguousarray(values)
+    return pa.Array.from_buffers(arrow_type, len(values), [None, pa.py_buffer(values)])
+
+
+def _ts_array(seconds: np.ndarray) -> pa.Array:
+    """Local wall-clock seconds -> timestamps at UTC_OFFSET (written 2024-03-05T09:40:00+08:00)."""
+    return _numeric(TIMESTAMP, np.asarray(seconds, dtype=np.int64) - UTC_OFFSET_SECONDS)
+
+
+def _date_array(days: np.ndarray) -> pa.Array:
+    return _numeric(pa.date32(), np.asarray(days, dtype=np.int32))
+
+
+def _int_array(a: np.ndarray) -> pa.Array:
+    return _numeric(pa.int64(), np.asarray(a, dtype=np.int64))
+
+
+def _dose_array(dose: np.ndarray) -> pa.Array:
+    """Doses are whole multiples of 5 mg: written as integers ('375', as '%g' would)."""
+    whole = np.rint(np.asarray(dose, dtype=float))
+    assert (whole == dose).all(), "a dose that is not a whole number of mg"
+    return _int_array(whole.astype(np.int64))
+
+
+def _weight_array(weight: np.ndarray) -> pa.Array:
+    """kg with one decimal ('56.0', as '%.1f' would), null where not recorded."""
+    weight = np.asarray(weight, dtype=float)
+    missing = np.isnan(weight)
+    tenths = np.rint(np.nan_to_num(weight) * 10).astype(np.int64)
+    words = np.empty((len(weight), 2), dtype=np.int64)
+    words[:, 0], words[:, 1] = tenths, tenths >> 63
+    validity = None
+    if missing.any():
+        validity = pa.py_buffer(np.packbits(~missing, bitorder="little"))
+    return pa.Array.from_buffers(WEIGHT, len(weight), [validity, pa.py_buffer(words)],
+                                 null_count=int(missing.sum()))
+
+
+_DICTIONARIES: dict[tuple[str, ...], pa.Array] = {}
+
+
+def _enum_array(codes: np.ndarray, vocab: tuple[str, ...]) -> pa.Array:
+    """Codes into `vocab` -> a dictionary array (each text formatted once)."""
+    if vocab not in _DICTIONARIES:
+        _DICTIONARIES[vocab] = string_array(vocab)
+    dictionary = _DICTIONARIES[vocab]
+    codes = np.ascontiguousarray(codes, dtype=np.int32)
+    return pa.DictionaryArray.from_buffers(pa.dictionary(pa.int32(), dictionary.type), len(codes),
+                                           [None, pa.py_buffer(codes)], dictionary)
+
+
+def _ref_array(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
+    """prefix + the number zero-padded to `width` digits (wider if it must be)."""
+    numbers = np.asarray(numbers, dtype=np.int64)
+    n, head = len(numbers), prefix.encode()
+    if n and (numbers.min() < 0 or numbers.max() >= 10 ** width):
+        return string_array([prefix + str(v).zfill(width) for v in numbers.tolist()])
+    cells = np.empty((n, len(head) + width), dtype=np.uint8)
+    _place_bytes(cells, 0, head)
+    _place(cells, len(head), _digit_cells(numbers, width))
+    return _fixed_strings(cells)
+
+
+_FOUR_DIGITS = np.array([list(f"{v:04d}".encode()) for v in range(10_000)], dtype=np.uint8).view(np.uint32).reshape(-1)
+
+
+def _digit_cells(numbers: np.ndarray, width: int) -> np.ndarray:
+    """Non-negative integers below 10**width -> (n x width) zero-padded ASCII digits,
+    four at a time from a table."""
+    n = len(numbers)
+    groups = -(-width // 4)
+    out = np.empty((n, groups), dtype=np.uint32)
+    x = np.asarray(numbers, dtype=np.int64)
+    for j in range(groups - 1, -1, -1):
+        x, low = np.divmod(x, 10_000)
+        out[:, j] = np.take(_FOUR_DIGITS, low)
+    return out.view(np.uint8).reshape(n, groups * 4)[:, groups * 4 - width:]
+
+
+def _fixed_strings(cells: np.ndarray) -> pa.Array:
+    """An (n x w) uint8 matrix of ASCII -> a string array of its rows."""
+    n, w = cells.shape
+    offsets = np.arange(0, (n + 1) * w, w, dtype=np.int64)
+    if n * w < 2 ** 31:
+        return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets.astype(np.int32)),
+                                                      pa.py_buffer(np.ascontiguousarray(cells))])
+    return pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(offsets),
+                                                        pa.py_buffer(np.ascontiguousarray(cells))])
+
+
+def _text(arr: pa.Array) -> np.ndarray:
+    """The cells' text as an object array (for the few rows a data-quality feature changes)."""
+    return np.array(cell_texts(arr), dtype=object)
+
+
 def _ts(seconds: np.ndarray) -> np.ndarray:
-    s = np.datetime_as_string(np.asarray(seconds, dtype=np.int64).astype("datetime64[s]"), unit="s")
-    return np.char.add(s, UTC_OFFSET).astype(object)
+    return _text(_ts_array(seconds))
 
 
 def _date(days: np.ndarray) -> np.ndarray:
-    return np.datetime_as_string(np.asarray(days, dtype=np.int64).astype("datetime64[D]")).astype(object)
+    return _text(_date_array(days))
 
 
 def _ints(a: np.ndarray) -> np.ndarray:
-    return np.asarray(a, dtype=np.int64).astype(str).astype(object)
-
-
-def _refs(prefix: str, numbers: np.ndarray, width: int) -> np.ndarray:
-    return np.char.add(prefix, np.char.zfill(np.asarray(numbers, dtype=np.int64).astype(str), width)).astype(object)
-
-
-def _dose_text(dose: np.ndarray) -> np.ndarray:
-    return np.char.mod("%g", np.asarray(dose, dtype=float)).astype(object)
-
-
-def _weight_text(weight: np.ndarray) -> np.ndarray:
-    text = np.char.mod("%.1f", np.nan_to_num(np.asarray(weight, dtype=float))).astype(object)
-    text[np.isnan(weight)] = ""
-    return text
+    return _text(_int_array(a))
 
 
 def _busday(days: np.ndarray) -> np.ndarray:
@@ -427,12 +539,42 @@ def _busday(days: np.ndarray) -> np.ndarray:
     return np.busday_offset(d, 0, roll="forward").astype(np.int64)
 
 
+def _in_order(*keys: np.ndarray) -> bool:
+    """Are the rows already sorted by keys (the first most significant)?"""
+    n = len(keys[0])
+    if n < 2:
+        return True
+    undecided = np.ones(n - 1, dtype=bool)
+    for k in keys:
+        a, b = k[:-1], k[1:]
+        if (undecided & (a > b)).any():
+            return False
+        undecided &= a == b
+    return True
+
+
+def _sort_order(*keys: np.ndarray) -> np.ndarray:
+    """The order sorting rows by keys (the first most significant; non-negative integers,
+    no two rows equal on all of them): one argsort of a combined int64 key when the keys fit in
+    63 bits, else a lexsort."""
+    spans = [int(k.max()) + 1 if len(k) else 1 for k in keys]
+    if all(len(k) == 0 or k.min() >= 0 for k in keys) and np.prod([float(s) for s in spans]) < 2.0 ** 62:
+        combined = np.zeros(len(keys[0]), dtype=np.int64)
+        for k, span in zip(keys, spans):
+            combined = combined * span + k
+        return np.argsort(combined)
+    return np.lexsort(tuple(reversed(keys)))
+
+
 def _rank_within(group: np.ndarray, *keys: np.ndarray) -> np.ndarray:
     """1-based rank of each element within its group, ordered by keys (stable)."""
     n = len(group)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    order = np.lexsort(tuple(reversed(keys)) + (group,)) if keys else np.argsort(group, kind="stable")
+    if _in_order(group, *keys):
+        order = np.arange(n)
+    else:
+        order = np.lexsort(tuple(reversed(keys)) + (group,)) if keys else np.argsort(group, kind="stable")
     g = group[order]
     starts = np.r_[0, np.flatnonzero(g[1:] != g[:-1]) + 1]
     first = np.repeat(starts, np.diff(np.r_[starts, n]))
@@ -466,6 +608,7 @@ class _Truth:
     i: dict[str, np.ndarray]   # infusions
     r: dict[str, np.ndarray]   # reactions
     e: dict[str, np.ndarray]   # irAEs
+    texts: dict[str, tuple[str, ...]]   # list cells: codes in i, r, e index these
 
 
 def _simulate(rng: np.random.Generator, n_sites: int, n_patients: int) -> _Truth:
@@ -528,7 +671,7 @@ def _simulate(rng: np.random.Generator, n_sites: int, n_patients: int) -> _Truth
     reg_paclitaxel = np.array(["paclitaxel" in r.induction for r in REGIMENS])
 
     # irAEs first: a discontinuing one ends the patient's treatment at its onset
-    e = _simulate_iraes(rng, n)
+    e, irae_treatment = _simulate_iraes(rng, n)
     stop_day = np.full(n, np.iinfo(np.int64).max)
     disc = e["discontinue"]
     np.minimum.at(stop_day, e["patient"][disc], first_day[e["patient"][disc]] + e["offset"][disc])
@@ -538,12 +681,12 @@ def _simulate(rng: np.random.Generator, n_sites: int, n_patients: int) -> _Truth
                             routine, cautious, site_rr, stop_day, reg_ind, reg_maint, reg_first,
                             reg_ind_cycles, reg_paclitaxel)
     # order infusions by site, start, patient and number them within the site
-    order = np.lexsort((i["patient"], i["start"], site[i["patient"]]))
+    order = _sort_order(site[i["patient"]], i["start"], i["patient"])
     i = {k: v[order] for k, v in i.items()}
-    i["combination"] = np.array(combos, dtype=object)[i["combo"]]
-    i["premedication"] = np.array([";".join(s) for s in PREMED_SETS], dtype=object)[i["premed"]]
+    texts = {"combination": tuple(combos), "premedication": tuple(";".join(s) for s in PREMED_SETS),
+             "irae_treatment": irae_treatment}
 
-    r = _reaction_details(rng, i)
+    r, texts["symptoms"], texts["reaction_treatment"] = _reaction_details(rng, i)
 
     # irAEs: keep those within the exposure window, before death and recorded by the cut-off
     last_day = np.full(n, -1, dtype=np.int64)
@@ -575,10 +718,10 @@ def _simulate(rng: np.random.Generator, n_sites: int, n_patients: int) -> _Truth
     first_start = np.full(n, np.iinfo(np.int64).max)
     np.minimum.at(first_start, i["patient"], i["start"])
     p["recorded"] = first_start + rng.integers(5 * 60, 55 * 60, n)
-    return _Truth(n_sites, p, i, r, e)
+    return _Truth(n_sites, p, i, r, e, texts)
 
 
-def _simulate_iraes(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+def _simulate_iraes(rng: np.random.Generator, n: int) -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
     cats = contract.IRAE_CATEGORIES
     count = rng.poisson(IRAE_PER_PATIENT, n)
     patient = np.repeat(np.arange(n), count)
@@ -609,14 +752,14 @@ def _simulate_iraes(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
         who = (cat_name == category_name) & (grade >= 3)
         for agent, prob in agents:
             bits[:, col[agent]] |= who & (rng.random(k) < prob)
-    treatment = _join_bits(bits, vocab)
+    treatment, treatment_texts = _join_bits(bits, vocab)
 
     band = np.where(endocrine, 2, np.where(grade >= 3, 1, 0))
     outcome_p = np.array([IRAE_OUTCOME_P["1-2"], IRAE_OUTCOME_P["3-4"], IRAE_OUTCOME_P["endocrine"]])
     outcome = _pick_rows(rng, outcome_p[band])          # index into contract.OUTCOMES (0..2)
     outcome = np.where(grade == 5, 3, outcome)
     return dict(patient=patient, offset=offset, category=category, grade=grade, treatment=treatment,
-                outcome=outcome, discontinue=discontinued | (grade == 5))
+                outcome=outcome, discontinue=discontinued | (grade == 5)), treatment_texts
 
 
 def _simulate_infusions(rng, n, site, first_day, regimen, interval, dose, planned, std_duration, routine,
@@ -635,6 +778,11 @@ def _simulate_infusions(rng, n, site, first_day, regimen, interval, dose, planne
     out: dict[str, list[np.ndarray]] = {k: [] for k in (
         "patient", "cycle", "start", "dose", "duration", "protocol", "combo", "premed", "completed",
         "grade", "rechallenge", "rechallenge_outcome")}
+    premed_sets = [np.array([s for s, _ in RECHALLENGE_PREMED[b]]) for b in ("1-2", "3+")]
+    premed_p = [tuple(q for _, q in RECHALLENGE_PREMED[b]) for b in ("1-2", "3+")]
+    prot_names = [np.array([protocols.index(x) for x, _ in RECHALLENGE_PROTOCOL[b]]) for b in ("1-2", "3+")]
+    prot_p = [tuple(q for _, q in RECHALLENGE_PROTOCOL[b]) for b in ("1-2", "3+")]
+    stop_p = np.array((0.0,) + STOP_AFTER_REACTION_P)
     for c in range(1, MAX_CYCLES + 1):
         sel = active & (planned >= c) & (day <= LAST_INFUSION_DAY) & (day < stop_day)
         active &= sel
@@ -647,30 +795,36 @@ def _simulate_infusions(rng, n, site, first_day, regimen, interval, dose, planne
         combo = np.where(c <= reg_ind_cycles[reg], reg_ind[reg], reg_maint[reg])
         if c == 1:
             combo = reg_first[reg]
-        paclitaxel = (c <= reg_ind_cycles[reg]) & reg_paclitaxel[reg]
-        premed = np.where(paclitaxel & (rng.random(m) < PREMED_PACLITAXEL_P), PREMED_PACLITAXEL, routine[idx])
-        premed = np.where(reacted[idx], post_premed[idx], premed)
+        was_reacted = reacted[idx]
+        premed = routine[idx]
+        paclitaxel = np.flatnonzero((c <= reg_ind_cycles[reg]) & reg_paclitaxel[reg])
+        premed[paclitaxel] = np.where(rng.random(len(paclitaxel)) < PREMED_PACLITAXEL_P, PREMED_PACLITAXEL,
+                                      premed[paclitaxel])
+        premed = np.where(was_reacted, post_premed[idx], premed)
         protocol = np.where((c == 1) & cautious[idx], p_ext, p_std)
-        protocol = np.where(reacted[idx], post_protocol[idx], protocol)
+        protocol = np.where(was_reacted, post_protocol[idx], protocol)
         duration = std_duration[idx]
         duration = np.where((duration == 30) & (c < 3), 60, duration)
         duration = np.where(protocol == p_std, duration, protocol_min[protocol])
 
-        # spontaneous reaction
+        # spontaneous reaction (random draws only for the rows that need them)
         base = REACTION_RISK_BY_CYCLE[c - 1] if c <= len(REACTION_RISK_BY_CYCLE) else REACTION_RISK_LATER
         risk = (base * site_rr[site[idx]] * np.where(premed > 0, PREMEDICATION_RR, 1.0)
-                * protocol_rr[protocol] * np.where(reacted[idx], SENSITIZED_RR, 1.0))
+                * protocol_rr[protocol] * np.where(was_reacted, SENSITIZED_RR, 1.0))
         react = rng.random(m) < np.minimum(risk, 0.9)
-        grade = _pick(rng, GRADE_P, m) + 1
-        # rechallenge: outcome drawn as in Table 4
         rech = pending[idx]
-        rech_outcome = _pick(rng, RECHALLENGE_OUTCOME_P, m)   # 0 tolerated, 1 breakthrough, 2 failed
-        brk_grade = _pick(rng, BREAKTHROUGH_GRADE_P, m) + 1
-        fail_kind = _pick(rng, FAILED_GRADE_P, m)               # 0: grade 2 stopped, 1: grade 3, 2: grade 4
-        react = np.where(rech, rech_outcome > 0, react)
-        grade = np.where(rech & (rech_outcome == 1), brk_grade, grade)
-        grade = np.where(rech & (rech_outcome == 2), fail_kind + 2, grade)
-        grade = np.where(react, grade, 0)
+        grade = np.zeros(m, dtype=np.int64)
+        spontaneous = np.flatnonzero(react & ~rech)
+        grade[spontaneous] = _pick(rng, GRADE_P, len(spontaneous)) + 1
+        # rechallenge: outcome drawn as in Table 4
+        rech_rows = np.flatnonzero(rech)
+        rech_outcome = np.full(m, -1, dtype=np.int64)    # 0 tolerated, 1 breakthrough, 2 failed
+        rech_outcome[rech_rows] = _pick(rng, RECHALLENGE_OUTCOME_P, len(rech_rows))
+        react[rech_rows] = rech_outcome[rech_rows] > 0
+        breakthrough = np.flatnonzero(rech_outcome == 1)
+        grade[breakthrough] = _pick(rng, BREAKTHROUGH_GRADE_P, len(breakthrough)) + 1
+        failed_rows = np.flatnonzero(rech_outcome == 2)
+        grade[failed_rows] = _pick(rng, FAILED_GRADE_P, len(failed_rows)) + 2   # 2 stopped, 3 or 4
         u = rng.random(m)
         completed = np.where(rech, True, u < COMPLETED_WITHOUT_REACTION_P)
         completed = np.where(grade == 1, True, completed)
@@ -681,22 +835,26 @@ def _simulate_infusions(rng, n, site, first_day, regimen, interval, dose, planne
         for k, v in (("patient", idx), ("cycle", np.full(m, c)), ("start", start), ("dose", dose[idx]),
                      ("duration", duration), ("protocol", protocol), ("combo", combo), ("premed", premed),
                      ("completed", completed), ("grade", grade), ("rechallenge", rech),
-                     ("rechallenge_outcome", np.where(rech, rech_outcome, -1))):
+                     ("rechallenge_outcome", rech_outcome)):
             out[k].append(np.asarray(v))
 
         # what happens next
-        stop = react & (rng.random(m) < np.array((0.0,) + STOP_AFTER_REACTION_P)[grade])
-        failed = rech & (rech_outcome == 2)
-        stop_failed = failed & (rng.random(m) < STOP_AFTER_FAILED_RECHALLENGE_P)
-        index = react & ~reacted[idx]                                  # the patient's first reaction
+        reacting = np.flatnonzero(react)
+        stop = np.zeros(m, dtype=bool)
+        stop[reacting] = rng.random(len(reacting)) < stop_p[grade[reacting]]
+        failed = rech_outcome == 2
+        stop_failed = np.zeros(m, dtype=bool)
+        stop_failed[failed_rows] = rng.random(len(failed_rows)) < STOP_AFTER_FAILED_RECHALLENGE_P
+        index = react & ~was_reacted                                  # the patient's first reaction
         severe = grade >= 3
-        new_premed = np.where(severe, np.array([s for s, _ in RECHALLENGE_PREMED["3+"]])[
-            _pick(rng, [q for _, q in RECHALLENGE_PREMED["3+"]], m)],
-            np.array([s for s, _ in RECHALLENGE_PREMED["1-2"]])[_pick(rng, [q for _, q in RECHALLENGE_PREMED["1-2"]], m)])
-        prot_names = [np.array([protocols.index(x) for x, _ in RECHALLENGE_PROTOCOL[b]]) for b in ("1-2", "3+")]
-        prot_p = [[q for _, q in RECHALLENGE_PROTOCOL[b]] for b in ("1-2", "3+")]
-        new_protocol = np.where(severe, prot_names[1][_pick(rng, prot_p[1], m)], prot_names[0][_pick(rng, prot_p[0], m)])
-        later = react & reacted[idx] & ~rech                           # a reaction after the rechallenge
+        first = np.flatnonzero(index)
+        bands = [first[~severe[first]], first[severe[first]]]         # grade 1-2, grade 3+
+        new_premed = np.zeros(m, dtype=np.int64)
+        new_protocol = np.zeros(m, dtype=np.int64)
+        for band, rows_ in enumerate(bands):
+            new_premed[rows_] = premed_sets[band][_pick(rng, premed_p[band], len(rows_))]
+            new_protocol[rows_] = prot_names[band][_pick(rng, prot_p[band], len(rows_))]
+        later = react & was_reacted & ~rech                           # a reaction after the rechallenge
         pp, pr = post_premed[idx], post_protocol[idx]
         pp = np.where(index, new_premed, pp)
         pr = np.where(index, new_protocol, pr)
@@ -706,10 +864,13 @@ def _simulate_infusions(rng, n, site, first_day, regimen, interval, dose, planne
         reacted[idx] |= react
         active[idx] = ~(stop | stop_failed)
 
+        # the next cycle: delays none 65%, 1-3 days 20%, 4-7 days 10%, 8-14 days 5%; up to a week more after a reaction
         v = rng.random(m)
-        delay = np.where(v < 0.65, 0, np.where(v < 0.85, rng.integers(1, 4, m),
-                                               np.where(v < 0.95, rng.integers(4, 8, m), rng.integers(8, 15, m))))
-        delay = delay + np.where(react, rng.integers(0, 8, m), 0)
+        delay = np.zeros(m, dtype=np.int64)
+        delayed = np.flatnonzero(v >= 0.65)
+        band = (v[delayed] >= 0.85).astype(np.int64) + (v[delayed] >= 0.95)
+        delay[delayed] = rng.integers(np.array([1, 4, 8])[band], np.array([4, 8, 15])[band])
+        delay[reacting] += rng.integers(0, 8, len(reacting))
         day[idx] = _busday(day[idx] + interval[idx] + delay)
 
     res = {k: (np.concatenate(v) if v else np.zeros(0, dtype=np.int64)) for k, v in out.items()}
@@ -718,7 +879,7 @@ def _simulate_infusions(rng, n, site, first_day, regimen, interval, dose, planne
     return res
 
 
-def _reaction_details(rng: np.random.Generator, i: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _reaction_details(rng: np.random.Generator, i: dict[str, np.ndarray]):
     inf = np.flatnonzero(i["grade"] > 0)
     k = len(inf)
     grade = i["grade"][inf]
@@ -736,7 +897,7 @@ def _reaction_details(rng: np.random.Generator, i: dict[str, np.ndarray]) -> dic
     fallback = np.array([vocab.index(SYMPTOM_FALLBACK[b]) for b in ("1", "2", "3+")])[sym_band]
     empty = ~bits.any(axis=1)
     bits[np.flatnonzero(empty), fallback[empty]] = True
-    symptoms = _join_bits(bits, vocab)
+    symptoms, symptom_texts = _join_bits(bits, vocab)
 
     # treatment: stopped if not completed, slowed if completed after an interruption
     vocab = contract.REACTION_TREATMENT
@@ -747,7 +908,7 @@ def _reaction_details(rng: np.random.Generator, i: dict[str, np.ndarray]) -> dic
     bits[:, vocab.index("epinephrine")] |= anaphylaxis
     bits[:, vocab.index("infusion_stopped")] = ~completed
     bits[:, vocab.index("infusion_slowed")] = completed & ((grade >= 2) | (rng.random(k) < 0.5))
-    treatment = _join_bits(bits, vocab)
+    treatment, treatment_texts = _join_bits(bits, vocab)
 
     outcome_p = np.array([REACTION_OUTCOME_P[g] for g in (1, 2, 3, 4)])
     outcome = _pick_rows(rng, outcome_p[np.clip(grade, 1, 4) - 1])
@@ -763,90 +924,132 @@ def _reaction_details(rng: np.random.Generator, i: dict[str, np.ndarray]) -> dic
     onset = np.clip(onset, 0, 1440)
 
     recorded = i["recorded"][inf] + rng.integers(0, 3 * 3600, k)
-    return dict(infusion=inf, grade=grade, term=term, symptoms=symptoms, treatment=treatment,
-                outcome=outcome, onset=onset, recorded=recorded)
+    return (dict(infusion=inf, grade=grade, term=term, symptoms=symptoms, treatment=treatment,
+                 outcome=outcome, onset=onset, recorded=recorded), symptom_texts, treatment_texts)
 
 
 # --------------------------------------------------------------------------------------
-# 2. Rows: formatted cells per table, one row per record (first versions)
+# 2. Rows: one per record (first versions), kept as numbers; cells are formatted only when
+#    written (a chunk of a file at a time) or when a data-quality feature needs their text
 # --------------------------------------------------------------------------------------
 @dataclass
 class _Rows:
     table: str
-    cols: dict[str, np.ndarray]       # column -> object array of cell text
     site: np.ndarray
-    recorded: np.ndarray              # seconds (local)
-    num: dict[str, np.ndarray]        # numeric values needed to break or correct a row
+    num: dict[str, np.ndarray]        # per record: the values its cells are formatted from
+    columns: dict[str, Callable[[dict[str, np.ndarray]], pa.Array]]   # column -> cells from values
     parent: np.ndarray | None = None  # index into the parent table's records
     sub: np.ndarray | None = None     # submission index (0-based) of the first version
     kind: np.ndarray | None = None    # VALID or INVALID
-    rule: np.ndarray | None = None    # invalid rule name, '' if valid
+    rule: np.ndarray | None = None    # index into INVALID_RULES[table], -1 if valid
     used: np.ndarray | None = None    # already given a data-quality feature
+    over: dict[str, list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
+    # column -> (records, texts): the cells an invalid row was sent with instead
 
     @property
     def n(self) -> int:
         return len(self.site)
 
+    @property
+    def recorded(self) -> np.ndarray:
+        """recorded_at, seconds (local); late parents change it in place."""
+        return self.num["recorded"]
+
+    def values(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        return {k: v[idx] for k, v in self.num.items()}
+
+    def cells(self, column: str, idx: np.ndarray) -> pa.Array:
+        return self.columns[column](self.values(idx))
+
+    def text(self, column: str, idx: np.ndarray) -> np.ndarray:
+        """The cells of `column` for records `idx`, as text (an object array)."""
+        return _text(self.cells(column, idx))
+
 
 def _rows(t: _Truth, site_numbers: np.ndarray) -> dict[str, _Rows]:
-    p, i, r, e = t.p, t.i, t.r, t.e
+    p, i, r, e, texts = t.p, t.i, t.r, t.e, t.texts
     n = len(p["site"])
-    patient_ref = np.char.add(np.char.add("MRN-", np.char.zfill(site_numbers[p["site"]].astype(str), 3)),
-                              np.char.add("-", p["mrn"].astype(str))).astype(object)
+    # MRN-<site number, 3 digits>-<number>: every patient's once, taken by the rows that refer to it
+    site_text = [str(v).zfill(3) for v in site_numbers.tolist()]
+    mrn = p["mrn"]
+    if n and len(set(map(len, site_text))) == 1 and len(str(mrn.min())) == len(str(mrn.max())):
+        ws, wm = len(site_text[0]), len(str(mrn.max()))
+        cells = np.empty((n, 5 + ws + wm), dtype=np.uint8)
+        cells[:, :4] = np.frombuffer(b"MRN-", dtype=np.uint8)
+        cells[:, 4:4 + ws] = np.frombuffer("".join(site_text).encode(), dtype=np.uint8).reshape(-1, ws)[p["site"]]
+        cells[:, 4 + ws] = ord("-")
+        cells[:, 5 + ws:] = _digit_cells(mrn, wm)
+        patient_ref = _fixed_strings(cells)
+    else:
+        patient_ref = string_array([f"MRN-{site_text[s]}-{m}" for s, m in zip(p["site"].tolist(), mrn.tolist())])
+
+    def ref_of_patient(v):
+        return patient_ref.take(_int_array(v["patient"]))
+
     rows: dict[str, _Rows] = {}
-    rows["patients"] = _Rows("patients", {
-        "patient_ref": patient_ref,
-        "sex": np.array(contract.SEX, dtype=object)[p["sex"]],
-        "age_at_first_dose": _ints(p["age"]),
-        "tumor_type": np.array(tuple(TUMOR_MIX), dtype=object)[p["tumor"]],
-        "weight_kg": _weight_text(p["weight"]),
-        "first_dose_date": _date(p["first_day"]),
-        "recorded_at": _ts(p["recorded"]),
-    }, p["site"], p["recorded"], dict(age=p["age"], weight=p["weight"], first_day=p["first_day"]))
+    rows["patients"] = _Rows("patients", p["site"], dict(
+        patient=np.arange(n, dtype=np.int64), sex=p["sex"], age=p["age"], tumor=p["tumor"], weight=p["weight"],
+        first_day=p["first_day"], recorded=p["recorded"]), {
+        "patient_ref": ref_of_patient,
+        "sex": lambda v: _enum_array(v["sex"], contract.SEX),
+        "age_at_first_dose": lambda v: _int_array(v["age"]),
+        "tumor_type": lambda v: _enum_array(v["tumor"], tuple(TUMOR_MIX)),
+        "weight_kg": lambda v: _weight_array(v["weight"]),
+        "first_dose_date": lambda v: _date_array(v["first_day"]),
+        "recorded_at": lambda v: _ts_array(v["recorded"]),
+    })
 
     inf_site = p["site"][i["patient"]]
-    rows["infusions"] = _Rows("infusions", {
-        "infusion_ref": _refs("INF-", _rank_within(inf_site, i["start"], i["patient"]), 7),
-        "patient_ref": patient_ref[i["patient"]],
-        "cycle": _ints(i["cycle"]),
-        "started_at": _ts(i["start"]),
-        "dose_mg": _dose_text(i["dose"]),
-        "planned_duration_min": _ints(i["duration"]),
-        "protocol": np.array(contract.PROTOCOLS, dtype=object)[i["protocol"]],
-        "combination": i["combination"],
-        "premedication": i["premedication"],
-        "completed": np.where(i["completed"], "true", "false").astype(object),
-        "recorded_at": _ts(i["recorded"]),
-    }, inf_site, i["recorded"].copy(), dict(dose=i["dose"], duration=i["duration"], start=i["start"]),
-        parent=i["patient"])
+    inf_number = _rank_within(inf_site, i["start"], i["patient"])
+    rows["infusions"] = _Rows("infusions", inf_site, dict(
+        number=inf_number, patient=i["patient"], cycle=i["cycle"], start=i["start"], dose=i["dose"],
+        duration=i["duration"], protocol=i["protocol"], combo=i["combo"], premed=i["premed"],
+        completed=i["completed"], recorded=i["recorded"]), {
+        "infusion_ref": lambda v: _ref_array("INF-", v["number"], 7),
+        "patient_ref": ref_of_patient,
+        "cycle": lambda v: _int_array(v["cycle"]),
+        "started_at": lambda v: _ts_array(v["start"]),
+        "dose_mg": lambda v: _dose_array(v["dose"]),
+        "planned_duration_min": lambda v: _int_array(v["duration"]),
+        "protocol": lambda v: _enum_array(v["protocol"], contract.PROTOCOLS),
+        "combination": lambda v: _enum_array(v["combo"], texts["combination"]),
+        "premedication": lambda v: _enum_array(v["premed"], texts["premedication"]),
+        "completed": lambda v: _numeric(pa.int8(), np.asarray(v["completed"], dtype=np.int8)).cast(pa.bool_()),
+        "recorded_at": lambda v: _ts_array(v["recorded"]),
+    }, parent=i["patient"])
 
     rx_site = inf_site[r["infusion"]]
-    rows["reactions"] = _Rows("reactions", {
-        "reaction_ref": _refs("RXN-", _rank_within(rx_site, r["infusion"]), 6),
-        "infusion_ref": rows["infusions"].cols["infusion_ref"][r["infusion"]],
-        "onset_min": _ints(r["onset"]),
-        "term": np.array(contract.REACTION_TERMS, dtype=object)[r["term"]],
-        "grade": _ints(r["grade"]),
-        "symptoms": r["symptoms"],
-        "treatment": r["treatment"],
-        "outcome": np.array(contract.OUTCOMES, dtype=object)[r["outcome"]],
-        "recorded_at": _ts(r["recorded"]),
-    }, rx_site, r["recorded"], dict(grade=r["grade"], onset=r["onset"], outcome=r["outcome"], term=r["term"]),
-        parent=r["infusion"])
+    rows["reactions"] = _Rows("reactions", rx_site, dict(
+        number=_rank_within(rx_site, r["infusion"]), infusion_number=inf_number[r["infusion"]], onset=r["onset"],
+        term=r["term"], grade=r["grade"], symptoms=r["symptoms"], treatment=r["treatment"], outcome=r["outcome"],
+        recorded=r["recorded"]), {
+        "reaction_ref": lambda v: _ref_array("RXN-", v["number"], 6),
+        "infusion_ref": lambda v: _ref_array("INF-", v["infusion_number"], 7),
+        "onset_min": lambda v: _int_array(v["onset"]),
+        "term": lambda v: _enum_array(v["term"], contract.REACTION_TERMS),
+        "grade": lambda v: _int_array(v["grade"]),
+        "symptoms": lambda v: _enum_array(v["symptoms"], texts["symptoms"]),
+        "treatment": lambda v: _enum_array(v["treatment"], texts["reaction_treatment"]),
+        "outcome": lambda v: _enum_array(v["outcome"], contract.OUTCOMES),
+        "recorded_at": lambda v: _ts_array(v["recorded"]),
+    }, parent=r["infusion"])
 
     ir_site = p["site"][e["patient"]]
-    rows["iraes"] = _Rows("iraes", {
-        "irae_ref": _refs("IRAE-", _rank_within(ir_site, e["onset_day"], e["patient"]), 6),
-        "patient_ref": patient_ref[e["patient"]],
-        "onset_date": _date(e["onset_day"]),
-        "category": np.array(contract.IRAE_CATEGORIES, dtype=object)[e["category"]],
-        "grade": _ints(e["grade"]),
-        "treatment": e["treatment"],
-        "outcome": np.array(contract.OUTCOMES, dtype=object)[e["outcome"]],
-        "recorded_at": _ts(e["recorded"]),
-    }, ir_site, e["recorded"], dict(grade=e["grade"], outcome=e["outcome"], onset_day=e["onset_day"]),
-        parent=e["patient"])
-    assert n == rows["patients"].n
+    rows["iraes"] = _Rows("iraes", ir_site, dict(
+        number=_rank_within(ir_site, e["onset_day"], e["patient"]), patient=e["patient"],
+        onset_day=e["onset_day"], category=e["category"], grade=e["grade"], treatment=e["treatment"],
+        outcome=e["outcome"], recorded=e["recorded"]), {
+        "irae_ref": lambda v: _ref_array("IRAE-", v["number"], 6),
+        "patient_ref": ref_of_patient,
+        "onset_date": lambda v: _date_array(v["onset_day"]),
+        "category": lambda v: _enum_array(v["category"], contract.IRAE_CATEGORIES),
+        "grade": lambda v: _int_array(v["grade"]),
+        "treatment": lambda v: _enum_array(v["treatment"], texts["irae_treatment"]),
+        "outcome": lambda v: _enum_array(v["outcome"], contract.OUTCOMES),
+        "recorded_at": lambda v: _ts_array(v["recorded"]),
+    }, parent=e["patient"])
+    for t_name, rt in rows.items():
+        assert tuple(rt.columns) == contract.FILES[FILE[t_name]].column_names
     return rows
 
 
@@ -866,7 +1069,7 @@ def _swap(text: np.ndarray, mapping: dict[str, str]) -> np.ndarray:
 
 
 def _nonfatal(rows: _Rows, idx: np.ndarray) -> np.ndarray:
-    return rows.cols["outcome"][idx] != "fatal"
+    return rows.num["outcome"][idx] != contract.OUTCOMES.index("fatal")
 
 
 # Each rule: (applies to the row?, new cells for the rows it breaks). The rule names are
@@ -887,12 +1090,12 @@ def _rules() -> dict[str, dict[str, tuple[Callable, Callable]]]:
                      "other": "unspecified"}
 
     def ts_type(rows, idx, rng):
-        return {"recorded_at": _strip_offset(rows.cols["recorded_at"][idx])}
+        return {"recorded_at": _strip_offset(rows.text("recorded_at", idx))}
 
     return {
         "patients": {
             "patients.sex.required": (always, lambda rows, idx, rng: {"sex": np.full(len(idx), "", dtype=object)}),
-            "patients.sex.vocabulary": (always, lambda rows, idx, rng: {"sex": _swap(rows.cols["sex"][idx], sex_code)}),
+            "patients.sex.vocabulary": (always, lambda rows, idx, rng: {"sex": _swap(rows.text("sex", idx), sex_code)}),
             "patients.age_at_first_dose.range": (always, lambda rows, idx, rng: {
                 # an extra digit, or a dropped one
                 "age_at_first_dose": _ints(np.where(rng.random(len(idx)) < 0.5, rows.num["age"][idx] * 10,
@@ -900,33 +1103,33 @@ def _rules() -> dict[str, dict[str, tuple[Callable, Callable]]]:
             "patients.age_at_first_dose.type": (always, lambda rows, idx, rng: {
                 "age_at_first_dose": np.char.add(rows.num["age"][idx].astype(str), "y").astype(object)}),
             "patients.tumor_type.vocabulary": (always, lambda rows, idx, rng: {
-                "tumor_type": _swap(rows.cols["tumor_type"][idx], tumor_text)}),
+                "tumor_type": _swap(rows.text("tumor_type", idx), tumor_text)}),
             "patients.weight_kg.range": (always, lambda rows, idx, rng: {  # grams instead of kilograms
                 "weight_kg": np.char.mod("%.0f", np.nan_to_num(rows.num["weight"][idx], nan=0.0) * 1000).astype(object)}),
             "patients.first_dose_date.not_after_recorded_at": (always, lambda rows, idx, rng: {
                 "first_dose_date": _date(rows.recorded[idx] // DAY + rng.integers(1, 366, len(idx)))}),
             "patients.first_dose_date.type": (always, lambda rows, idx, rng: {
-                "first_dose_date": np.array([t.replace("-", "/") for t in rows.cols["first_dose_date"][idx]], dtype=object)}),
+                "first_dose_date": np.array([t.replace("-", "/") for t in rows.text("first_dose_date", idx)], dtype=object)}),
             "patients.recorded_at.type": (always, ts_type),
         },
         "infusions": {
             "infusions.cycle.range": (always, lambda rows, idx, rng: {"cycle": np.full(len(idx), "0", dtype=object)}),
             "infusions.dose_mg.range": (always, lambda rows, idx, rng: {"dose_mg": np.full(len(idx), "0", dtype=object)}),
             "infusions.dose_mg.type": (always, lambda rows, idx, rng: {
-                "dose_mg": np.char.add(rows.cols["dose_mg"][idx].astype(str), " mg").astype(object)}),
+                "dose_mg": np.char.add(rows.text("dose_mg", idx).astype(str), " mg").astype(object)}),
             "infusions.dose_mg.required": (always, lambda rows, idx, rng: {"dose_mg": np.full(len(idx), "", dtype=object)}),
             "infusions.planned_duration_min.range": (always, lambda rows, idx, rng: {  # hours, not minutes
                 "planned_duration_min": _ints(np.maximum(rows.num["duration"][idx] // 60, 1))}),
             "infusions.protocol.vocabulary": (always, lambda rows, idx, rng: {
                 "protocol": np.array(["Standard", "slow", "rapid"], dtype=object)[rng.integers(0, 3, len(idx))]}),
             "infusions.combination.vocabulary": (always, lambda rows, idx, rng: {
-                "combination": np.where(rows.cols["combination"][idx] == "", "none", "chemotherapy").astype(object)}),
+                "combination": np.where(rows.text("combination", idx) == "", "none", "chemotherapy").astype(object)}),
             "infusions.premedication.vocabulary": (always, lambda rows, idx, rng: {
-                "premedication": _append_token(rows.cols["premedication"][idx], "loratadine")}),
+                "premedication": _append_token(rows.text("premedication", idx), "loratadine")}),
             "infusions.completed.vocabulary": (always, lambda rows, idx, rng: {
-                "completed": np.where(rows.cols["completed"][idx] == "true", "yes", "no").astype(object)}),
+                "completed": np.where(rows.text("completed", idx) == "true", "yes", "no").astype(object)}),
             "infusions.started_at.type": (always, lambda rows, idx, rng: {
-                "started_at": _strip_offset(rows.cols["started_at"][idx])}),
+                "started_at": _strip_offset(rows.text("started_at", idx))}),
             "infusions.started_at.not_after_recorded_at": (always, lambda rows, idx, rng: {
                 "started_at": _ts(rows.recorded[idx] + rng.integers(DAY, 30 * DAY, len(idx)))}),
             "infusions.recorded_at.type": (always, ts_type),
@@ -939,29 +1142,29 @@ def _rules() -> dict[str, dict[str, tuple[Callable, Callable]]]:
             "reactions.term.vocabulary": (always, lambda rows, idx, rng: {
                 "term": np.full(len(idx), "hypersensitivity", dtype=object)}),
             "reactions.symptoms.vocabulary": (always, lambda rows, idx, rng: {
-                "symptoms": _append_token(rows.cols["symptoms"][idx], "itching")}),
+                "symptoms": _append_token(rows.text("symptoms", idx), "itching")}),
             "reactions.symptoms.min_items": (always, lambda rows, idx, rng: {
                 "symptoms": np.full(len(idx), "", dtype=object)}),
             "reactions.treatment.vocabulary": (always, lambda rows, idx, rng: {
-                "treatment": _append_token(rows.cols["treatment"][idx], "antihistamine")}),
+                "treatment": _append_token(rows.text("treatment", idx), "antihistamine")}),
             "reactions.outcome.vocabulary": (always, lambda rows, idx, rng: {
                 "outcome": np.full(len(idx), "resolved", dtype=object)}),
             "reactions.outcome.fatal_iff_grade5": (always, lambda rows, idx, rng: {  # fatal with grade 1-4
-                "outcome": np.where(rows.cols["outcome"][idx] == "fatal", "recovered", "fatal").astype(object)}),
+                "outcome": np.where(rows.text("outcome", idx) == "fatal", "recovered", "fatal").astype(object)}),
             "reactions.recorded_at.type": (always, ts_type),
         },
         "iraes": {
             "iraes.onset_date.type": (always, lambda rows, idx, rng: {  # dd/mm/yyyy
-                "onset_date": np.array(["/".join(reversed(t.split("-"))) for t in rows.cols["onset_date"][idx]],
+                "onset_date": np.array(["/".join(reversed(t.split("-"))) for t in rows.text("onset_date", idx)],
                                        dtype=object)}),
             "iraes.category.vocabulary": (always, lambda rows, idx, rng: {
-                "category": _swap(rows.cols["category"][idx], category_text)}),
+                "category": _swap(rows.text("category", idx), category_text)}),
             "iraes.grade.range": (_nonfatal, lambda rows, idx, rng: {
                 "grade": np.where(rng.random(len(idx)) < 0.5, "0", "6").astype(object)}),
             "iraes.treatment.vocabulary": (always, lambda rows, idx, rng: {
-                "treatment": _append_token(rows.cols["treatment"][idx], "steroids")}),
+                "treatment": _append_token(rows.text("treatment", idx), "steroids")}),
             "iraes.outcome.fatal_iff_grade5": (always, lambda rows, idx, rng: {
-                "outcome": np.where(rows.cols["outcome"][idx] == "fatal", "recovered", "fatal").astype(object)}),
+                "outcome": np.where(rows.text("outcome", idx) == "fatal", "recovered", "fatal").astype(object)}),
             "iraes.recorded_at.type": (always, ts_type),
         },
     }
@@ -972,7 +1175,8 @@ INVALID_RULES: dict[str, tuple[str, ...]] = {t: tuple(r) for t, r in _rules().it
 
 
 def _corrections(rows: _Rows, idx: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """New cells for a correction of each record in `idx`: one field changed, still valid."""
+    """New values (keys of rows.num) for a correction of each record in `idx`: one field
+    changed, still valid."""
     m = len(idx)
     u = rng.random(m)
     if rows.table == "patients":
@@ -984,8 +1188,7 @@ def _corrections(rows: _Rows, idx: np.ndarray, rng: np.random.Generator) -> dict
         new_age = np.where(age >= 110, age - 1, age + np.where(rng.random(m) < 0.5, -1, 1))
         new_age = np.where(new_age < 18, 19, new_age)
         by_weight = u < 0.7
-        return {"weight_kg": np.where(by_weight, _weight_text(new_weight), rows.cols["weight_kg"][idx]),
-                "age_at_first_dose": np.where(by_weight, rows.cols["age_at_first_dose"][idx], _ints(new_age))}
+        return {"weight": np.where(by_weight, new_weight, weight), "age": np.where(by_weight, age, new_age)}
     if rows.table == "infusions":
         dose = rows.num["dose"][idx]
         step = rng.integers(1, 11, m) * 5.0 * np.where(rng.random(m) < 0.5, -1, 1)
@@ -994,8 +1197,7 @@ def _corrections(rows: _Rows, idx: np.ndarray, rng: np.random.Generator) -> dict
         duration = rows.num["duration"][idx]
         new_duration = np.where(duration + 30 > 1440, duration - 30, duration + 30)
         by_dose = u < 0.6
-        return {"dose_mg": np.where(by_dose, _dose_text(new_dose), rows.cols["dose_mg"][idx]),
-                "planned_duration_min": np.where(by_dose, rows.cols["planned_duration_min"][idx], _ints(new_duration))}
+        return {"dose": np.where(by_dose, new_dose, dose), "duration": np.where(by_dose, duration, new_duration)}
     grade, outcome = rows.num["grade"][idx], rows.num["outcome"][idx]
     new_grade = np.where(grade == 1, 2, grade - 1)
     if rows.table == "reactions":   # anaphylaxis stays within grades 3-4
@@ -1004,33 +1206,34 @@ def _corrections(rows: _Rows, idx: np.ndarray, rng: np.random.Generator) -> dict
     recovering = contract.OUTCOMES.index("recovering")
     by_outcome = (outcome == recovering) & (u < 0.5)
     by_grade = ~by_outcome & (grade <= 4) & (u < 0.8)
-    out = {"grade": np.where(by_grade, _ints(new_grade), rows.cols["grade"][idx]),
-           "outcome": np.where(by_outcome, "recovered", rows.cols["outcome"][idx]).astype(object)}
+    out = {"grade": np.where(by_grade, new_grade, grade),
+           "outcome": np.where(by_outcome, contract.OUTCOMES.index("recovered"), outcome)}
     rest = ~by_outcome & ~by_grade
     if rows.table == "reactions":
         onset = rows.num["onset"][idx]
         new_onset = np.where(onset >= 10, onset - rng.integers(1, 10, m), onset + rng.integers(1, 10, m))
-        out["onset_min"] = np.where(rest, _ints(new_onset), rows.cols["onset_min"][idx])
+        out["onset"] = np.where(rest, new_onset, onset)
     else:   # onset a few days earlier (never before the first dose: irAEs start >= 7 days after it)
-        out["onset_date"] = np.where(rest, _date(rows.num["onset_day"][idx] - rng.integers(1, 4, m)),
-                                     rows.cols["onset_date"][idx])
+        onset_day = rows.num["onset_day"][idx]
+        out["onset_day"] = np.where(rest, onset_day - rng.integers(1, 4, m), onset_day)
     return out
 
 
 @dataclass
 class _Extra:
-    """Rows added on top of the first versions: corrections and duplicates."""
+    """Rows added on top of the first versions: corrections and duplicates. A row is its
+    record's first version with the values in `vals` (keys of _Rows.num) changed."""
     rec: list[np.ndarray] = field(default_factory=list)
     sub: list[np.ndarray] = field(default_factory=list)
     kind: list[np.ndarray] = field(default_factory=list)
-    cols: list[dict[str, np.ndarray]] = field(default_factory=list)
+    vals: list[dict[str, np.ndarray]] = field(default_factory=list)
     recorded: list[np.ndarray] = field(default_factory=list)
 
-    def add(self, rec, sub, kind, cols, recorded) -> None:
+    def add(self, rec, sub, kind, vals, recorded) -> None:
         self.rec.append(rec)
         self.sub.append(np.asarray(sub))
-        self.kind.append(np.full(len(rec), kind))
-        self.cols.append(cols)
+        self.kind.append(np.full(len(rec), kind, dtype=np.int8))
+        self.vals.append(vals)
         self.recorded.append(np.asarray(recorded))
 
 
@@ -1062,8 +1265,8 @@ def _quality(rng: np.random.Generator, rows: dict[str, _Rows], exports: np.ndarr
     for t in TABLES:
         rt = rows[t]
         rt.sub = _assign(rt.site, rt.recorded, exports)
-        rt.kind = np.full(rt.n, VALID)
-        rt.rule = np.full(rt.n, "", dtype=object)
+        rt.kind = np.full(rt.n, VALID, dtype=np.int8)
+        rt.rule = np.full(rt.n, -1, dtype=np.int16)
         rt.used = np.zeros(rt.n, dtype=bool)
 
     def later(rt: _Rows, idx: np.ndarray, first_sub: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1079,7 +1282,6 @@ def _quality(rng: np.random.Generator, rows: dict[str, _Rows], exports: np.ndarr
     k = rx.sub[chosen] + 1      # the next submission after the reaction's
     when = _in_window(rng, exports[inf.site[parents], k - 1], exports[inf.site[parents], k])
     inf.sub[parents], inf.recorded[parents] = k, when
-    inf.cols["recorded_at"][parents] = _ts(when)
     rx.used[chosen] = inf.used[parents] = True
     late_parents = len(chosen)
 
@@ -1089,7 +1291,8 @@ def _quality(rng: np.random.Generator, rows: dict[str, _Rows], exports: np.ndarr
         rt = rows[t]
         chosen = _choose(rng, np.flatnonzero(~rt.used), round(rates["invalid_rate"] * rt.n))
         names = tuple(rules[t])
-        which = rng.integers(0, len(names), len(chosen))
+        # each rule as often as the others (one more for some, from a random offset), in random rows
+        which = rng.permutation((rng.integers(0, len(names)) + np.arange(len(chosen))) % len(names))
         fallback = names.index(f"{t}.recorded_at.type")
         for j, name in enumerate(names):
             idx = chosen[which == j]
@@ -1101,8 +1304,8 @@ def _quality(rng: np.random.Generator, rows: dict[str, _Rows], exports: np.ndarr
             if len(idx) == 0:
                 continue
             for column, cells in rules[t][name][1](rt, idx, rng).items():
-                rt.cols[column][idx] = cells
-            rt.rule[idx] = name
+                rt.over.setdefault(column, []).append((idx, np.asarray(cells, dtype=object)))
+            rt.rule[idx] = j
         rt.kind[chosen] = INVALID
         rt.used[chosen] = True
 
@@ -1112,16 +1315,14 @@ def _quality(rng: np.random.Generator, rows: dict[str, _Rows], exports: np.ndarr
         rt = rows[t]
         chosen = _choose(rng, np.flatnonzero(~rt.used & (rt.sub < last)), round(rates["correction_rate"] * rt.n))
         k, when = later(rt, chosen, rt.sub[chosen] + 1)
-        cols = {c: v[chosen].copy() for c, v in rt.cols.items()}
-        cols.update(_corrections(rt, chosen, rng))
-        cols["recorded_at"] = _ts(when)
-        extra[t].add(chosen, k, CORRECTION, cols, when)
+        vals = _corrections(rt, chosen, rng)
+        vals["recorded"] = when
+        extra[t].add(chosen, k, CORRECTION, vals, when)
         rt.used[chosen] = True
 
         # an overlapping export window re-sends the row unchanged in the next submission
         chosen = _choose(rng, np.flatnonzero(~rt.used & (rt.sub < last)), round(rates["duplicate_rate"] * rt.n))
-        extra[t].add(chosen, rt.sub[chosen] + 1, DUPLICATE, {c: v[chosen].copy() for c, v in rt.cols.items()},
-                     rt.recorded[chosen])
+        extra[t].add(chosen, rt.sub[chosen] + 1, DUPLICATE, {}, rt.recorded[chosen])
         rt.used[chosen] = True
 
     # retractions: after the record and after every version of what hangs off it
@@ -1146,7 +1347,7 @@ def _quality(rng: np.random.Generator, rows: dict[str, _Rows], exports: np.ndarr
         retractions["site"].append(sites)
         retractions["sub"].append(k)
         retractions["record_type"].append(np.full(len(chosen), RECORD_TYPE[t], dtype=object))
-        retractions["ref"].append(rt.cols[KEY[t]][chosen])
+        retractions["ref"].append(rt.text(KEY[t], chosen))
         reasons = RETRACTION_REASONS[RECORD_TYPE[t]]
         retractions["reason"].append(np.array(reasons, dtype=object)[rng.integers(0, len(reasons), len(chosen))])
         retractions["recorded"].append(when)
@@ -1171,20 +1372,196 @@ def _orphans(rows: dict[str, _Rows]) -> dict[str, int]:
 # --------------------------------------------------------------------------------------
 # 4. Writing
 # --------------------------------------------------------------------------------------
-def _sorted_rows(rt: _Rows, ex: _Extra, n_sites: int, n_subs: int):
-    """Every row of a table (first versions, then extras), ordered by site, submission,
-    record and version; with the slice boundaries of each (site, submission)."""
-    rec = np.concatenate([np.arange(rt.n)] + ex.rec)
-    sub = np.concatenate([rt.sub] + ex.sub)
-    kind = np.concatenate([rt.kind] + ex.kind)
-    site = rt.site[rec]
-    cols = {c: np.concatenate([rt.cols[c]] + [x[c] for x in ex.cols]) for c in rt.cols}
-    rule = np.concatenate([rt.rule] + [np.full(len(r), "", dtype=object) for r in ex.rec])
-    version = np.concatenate([np.zeros(rt.n, dtype=np.int64)] + [np.ones(len(r), dtype=np.int64) for r in ex.rec])
-    order = np.lexsort((version, rec, sub, site))
-    group = (site * n_subs + sub)[order]
+WRITE_CHUNK_ROWS = 65_536   # rows formatted at a time
+
+
+@dataclass
+class _Ordered:
+    """Every row of a table (first versions and extra rows) in file order: by site,
+    submission, record and version."""
+    rec: np.ndarray          # the row's record
+    extra: np.ndarray        # index into the extra rows (ex_num), -1 for a first version
+    kind: np.ndarray         # VALID, INVALID, CORRECTION or DUPLICATE
+    bounds: np.ndarray       # the rows of (site s, submission k) are bounds[g]:bounds[g + 1], g = s * n_subs + k
+    ex_num: dict[str, np.ndarray]                     # values of the extra rows (keys of _Rows.num)
+    over: dict[str, tuple[np.ndarray, np.ndarray]]    # column -> (records, texts) sorted by record
+
+
+def _ordered(rt: _Rows, ex: _Extra, n_sites: int, n_subs: int) -> _Ordered:
+    ex_rec = np.concatenate([np.zeros(0, dtype=np.int64)] + ex.rec).astype(np.int64)
+    n_ex = len(ex_rec)
+    rec = np.concatenate([np.arange(rt.n, dtype=np.int64), ex_rec])
+    sub = np.concatenate([rt.sub] + ex.sub).astype(np.int64)
+    kind = np.concatenate([rt.kind] + ex.kind).astype(np.int8)
+    extra = np.concatenate([np.full(rt.n, -1, dtype=np.int64), np.arange(n_ex, dtype=np.int64)])
+    group = rt.site[rec].astype(np.int64) * n_subs + sub
+    # one int64 key (group, record, version) when it fits, else a lexsort; keys are unique
+    span = 2 * max(rt.n, 1)
+    if n_sites * n_subs * span < 2 ** 62:
+        order = np.argsort(group * span + rec * 2 + (extra >= 0))
+    else:
+        order = np.lexsort(((extra >= 0), rec, group))
+    group = group[order]
     bounds = np.searchsorted(group, np.arange(n_sites * n_subs + 1), side="left")
-    return {c: v[order] for c, v in cols.items()}, kind[order], rule[order], bounds
+    keys = sorted({k for v in ex.vals for k in v} | ({"recorded"} if n_ex else set()))
+    ex_num = {k: rt.num[k][ex_rec] for k in keys}
+    at = 0
+    for batch, recorded in zip(ex.vals, ex.recorded):
+        m = len(recorded)
+        ex_num["recorded"][at:at + m] = recorded
+        for k, v in batch.items():
+            ex_num[k][at:at + m] = v
+        at += m
+    over = {}
+    for column, parts in rt.over.items():
+        recs = np.concatenate([r for r, _ in parts])
+        texts = np.concatenate([x for _, x in parts])
+        o = np.argsort(recs, kind="stable")
+        over[column] = (recs[o], texts[o])
+    return _Ordered(rec[order], extra[order], kind[order], bounds, ex_num, over)
+
+
+def _file_chunks(rt: _Rows, o: _Ordered, lo: int, hi: int):
+    """The columns of rows lo:hi of a table, WRITE_CHUNK_ROWS rows at a time."""
+    for a in range(lo, hi, WRITE_CHUNK_ROWS):
+        b = min(hi, a + WRITE_CHUNK_ROWS)
+        rec = o.rec[a:b]
+        vals = rt.values(rec)
+        at = np.flatnonzero(o.extra[a:b] >= 0)
+        if len(at):
+            e = o.extra[a:b][at]
+            for k, v in o.ex_num.items():
+                vals[k][at] = v[e]
+        cols: dict = {c: f(vals) for c, f in rt.columns.items()}
+        bad = np.flatnonzero(o.kind[a:b] == INVALID)
+        if len(bad):
+            r = rec[bad]
+            for c, (orec, texts) in o.over.items():
+                j = np.minimum(np.searchsorted(orec, r), len(orec) - 1)
+                hit = orec[j] == r
+                if hit.any():
+                    cols[c] = Patched(cols[c], bad[hit], string_array(texts[j[hit]]))
+        yield cols
+
+
+@dataclass(frozen=True)
+class _SiteJob:
+    out: Path
+    site_id: str
+    number: int                      # the site's number (SITE-001 -> 1), in its medical record numbers
+    patients: int
+    seed: np.random.SeedSequence     # the site's own random stream
+    exports: np.ndarray              # (1 x submissions) export times, seconds (local)
+    submission_ids: tuple[str, ...]
+    exported_at: tuple[str, ...]
+    rates: dict[str, float]
+
+
+@dataclass
+class _SiteResult:
+    submissions: list[SubmissionSummary]
+    invalid_at: np.ndarray           # (k x 4): submission index, file index, 1-based row, rule index
+    rows: dict[str, int]
+    valid: dict[str, int]
+    corrections: dict[str, int]
+    duplicates: dict[str, int]
+    invalid: dict[str, int]
+    retractions: dict[str, int]
+    late_parents: int
+    orphans: dict[str, int]
+    clinical: dict[str, int]
+
+
+def _generate_site(job: _SiteJob) -> _SiteResult:
+    """Simulate one site, add its data-quality features and write its submissions."""
+    rng = np.random.default_rng(job.seed)
+    truth = _simulate(rng, 1, job.patients)
+    rows = _rows(truth, np.array([job.number]))
+    extra, retractions, late_parents = _quality(rng, rows, job.exports, job.rates)
+    n_subs = job.exports.shape[1]
+    ordered = {t: _ordered(rows[t], extra[t], 1, n_subs) for t in TABLES}
+    rorder = np.lexsort((retractions["recorded"], retractions["sub"]))
+    rbounds = np.searchsorted(retractions["sub"][rorder], np.arange(n_subs + 1), side="left")
+    rcols = {c: retractions[c][rorder] for c in ("record_type", "ref", "reason", "recorded")}
+
+    submissions: list[SubmissionSummary] = []
+    for k in range(n_subs):
+        files: dict[str, object] = {}
+        rows_per_file: dict[str, int] = {}
+        kinds = np.zeros(4, dtype=np.int64)
+        for t in TABLES:
+            o = ordered[t]
+            lo, hi = int(o.bounds[k]), int(o.bounds[k + 1])
+            files[FILE[t]] = Chunks(_file_chunks(rows[t], o, lo, hi))
+            rows_per_file[FILE[t]] = hi - lo
+            kinds += np.bincount(o.kind[lo:hi], minlength=4)
+        lo, hi = int(rbounds[k]), int(rbounds[k + 1])
+        if hi > lo:
+            files["retractions.csv"] = Chunks([{
+                "record_type": string_array(rcols["record_type"][lo:hi]),
+                "ref": string_array(rcols["ref"][lo:hi]),
+                "reason": string_array(rcols["reason"][lo:hi]),
+                "recorded_at": _ts_array(rcols["recorded"][lo:hi])}])
+            rows_per_file["retractions.csv"] = hi - lo
+        write_submission(job.out, job.site_id, job.submission_ids[k], job.exported_at[k], files, fsync=False)
+        submissions.append(SubmissionSummary(
+            job.site_id, job.submission_ids[k], job.exported_at[k], rows_per_file,
+            valid=int(kinds[VALID]), corrections=int(kinds[CORRECTION]), duplicates=int(kinds[DUPLICATE]),
+            invalid=int(kinds[INVALID]), retractions=hi - lo))
+
+    # every invalid row, in file order: submission, file, row
+    found = []
+    for ti, t in enumerate(TABLES):
+        o = ordered[t]
+        pos = np.flatnonzero(o.kind == INVALID)
+        k = np.searchsorted(o.bounds, pos, side="right") - 1
+        found.append(np.stack([k, np.full(len(pos), ti), pos - o.bounds[k] + 1, rows[t].rule[o.rec[pos]]], axis=1))
+    invalid_at = np.concatenate(found).astype(np.int64)
+    invalid_at = invalid_at[np.lexsort((invalid_at[:, 2], invalid_at[:, 1], invalid_at[:, 0]))]
+
+    def by_file(code: int) -> dict[str, int]:
+        return {FILE[t]: int((ordered[t].kind == code).sum()) for t in TABLES}
+
+    i, r = truth.i, truth.r
+    clinical = {
+        "patients": len(truth.p["site"]), "infusions": len(i["patient"]), "reactions": len(r["grade"]),
+        **{f"reactions_grade{g}": int((r["grade"] == g).sum()) for g in range(1, 6)},
+        "patients_with_reaction": int(len(np.unique(i["patient"][i["grade"] > 0]))),
+        "rechallenges": int(i["rechallenge"].sum()),
+        "rechallenge_tolerated": int((i["rechallenge_outcome"] == 0).sum()),
+        "rechallenge_breakthrough": int((i["rechallenge_outcome"] == 1).sum()),
+        "rechallenge_failed": int((i["rechallenge_outcome"] == 2).sum()),
+        "iraes": len(truth.e["grade"]),
+    }
+    return _SiteResult(
+        submissions=submissions, invalid_at=invalid_at,
+        rows={**{FILE[t]: len(ordered[t].kind) for t in TABLES}, "retractions.csv": len(rcols["ref"])},
+        valid=by_file(VALID), corrections=by_file(CORRECTION), duplicates=by_file(DUPLICATE),
+        invalid={name: int((rows[t].rule == j).sum()) for t in TABLES for j, name in enumerate(INVALID_RULES[t])},
+        retractions={RECORD_TYPE[t]: int((retractions["record_type"] == RECORD_TYPE[t]).sum()) for t in TABLES},
+        late_parents=late_parents, orphans=_orphans(rows), clinical=clinical)
+
+
+def _worker_init() -> None:
+    """In a worker process: keep freed memory for the next site rather than handing it back
+    to the system and faulting it in again (slow on some virtual machines). glibc only."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-4, 0)          # M_MMAP_MAX: large blocks from the heap too, so they are reused
+        libc.mallopt(-1, 1 << 30)    # M_TRIM_THRESHOLD: keep up to 1 GiB of free heap
+    except (OSError, AttributeError):
+        pass
+
+
+def _default_workers(sites: int, patients: int) -> int:
+    """Worker processes: one per core (at most the sites), one for small runs."""
+    if patients < 20_000:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:   # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, sites))
 
 
 def generate(out: Path, sites: int = 4, patients: int = 120, seed: int = 7,
@@ -1194,12 +1571,17 @@ def generate(out: Path, sites: int = 4, patients: int = 120, seed: int = 7,
              retraction_rate: float = DEFAULTS["retraction_rate"],
              late_parent_rate: float = DEFAULTS["late_parent_rate"],
              invalid_rate: float = DEFAULTS["invalid_rate"],
-             progress: Callable[[str], object] | None = print) -> GenerateSummary:
+             progress: Callable[[str], object] | None = print,
+             workers: int | None = None) -> GenerateSummary:
     """Write `sites` x `submissions_per_site` contract-v1 submissions under `out` and say
-    what was written. Each rate is a share of the records of every table; a feature that
-    needs a later submission (all but invalid rows) can only use records not in the last
-    one, so with a single submission per site those counts are 0. Refuses to write over
-    an existing submission folder."""
+    what was written. Each rate is a share of the records of every table of every site; a
+    feature that needs a later submission (all but invalid rows) can only use records not
+    in the last one, so with a single submission per site those counts are 0. Refuses to
+    write over an existing submission folder.
+
+    Sites are simulated and written one at a time, each from its own random stream, by
+    `workers` processes (default: one per core for 20,000 patients or more, else 1); the
+    files do not depend on the number of workers."""
     out = Path(out)
     rates = dict(duplicate_rate=duplicate_rate, correction_rate=correction_rate, retraction_rate=retraction_rate,
                  late_parent_rate=late_parent_rate, invalid_rate=invalid_rate)
@@ -1212,92 +1594,70 @@ def generate(out: Path, sites: int = 4, patients: int = 120, seed: int = 7,
     if not 1 <= submissions_per_site <= max_subs:
         raise ValueError(f"submissions_per_site must be 1 to {max_subs}")
     say = progress or (lambda _msg: None)
+    n_subs = submissions_per_site
 
-    rng = np.random.default_rng(seed)
+    # the root stream draws the sites' sizes and export times; each site has its own stream
+    entropy = np.random.SeedSequence(seed)
+    root = np.random.default_rng(entropy)
+    site_patients = root.multinomial(patients, root.dirichlet(np.full(sites, 8.0)))
+    exports = _exports(root, sites, n_subs)
+    site_seeds = entropy.spawn(sites)
     site_ids = tuple(f"SITE-{s:03d}" for s in range(1, sites + 1))
-    say(f"generate: simulating {patients} patients at {sites} sites (seed {seed})")
-    truth = _simulate(rng, sites, patients)
-    rows = _rows(truth, np.arange(1, sites + 1))
-    exports = _exports(rng, sites, submissions_per_site)
-    extra, retractions, late_parents = _quality(rng, rows, exports, rates)
-
     export_text = _ts(exports.ravel()).reshape(exports.shape)
-    sub_ids = [[f"{export_text[s, k][:10]}-{k + 1:03d}" for k in range(submissions_per_site)] for s in range(sites)]
-    existing = [out / site_ids[s] / sub_ids[s][k] for s in range(sites) for k in range(submissions_per_site)
+    sub_ids = [[f"{export_text[s, k][:10]}-{k + 1:03d}" for k in range(n_subs)] for s in range(sites)]
+    existing = [out / site_ids[s] / sub_ids[s][k] for s in range(sites) for k in range(n_subs)
                 if (out / site_ids[s] / sub_ids[s][k]).exists()]
     if existing:
         raise FileExistsError(f"{existing[0]} already exists: a sent submission is never rewritten; "
                               "generate into an empty folder")
 
-    tables = {t: _sorted_rows(rows[t], extra[t], sites, submissions_per_site) for t in TABLES}
-    rorder = np.lexsort((retractions["recorded"], retractions["sub"], retractions["site"]))
-    rgroup = (retractions["site"] * submissions_per_site + retractions["sub"])[rorder]
-    rbounds = np.searchsorted(rgroup, np.arange(sites * submissions_per_site + 1), side="left")
-    rcols = {"record_type": retractions["record_type"][rorder], "ref": retractions["ref"][rorder],
-             "reason": retractions["reason"][rorder], "recorded_at": _ts(retractions["recorded"][rorder])}
+    jobs = [_SiteJob(out, site_ids[s], s + 1, int(site_patients[s]), site_seeds[s], exports[s:s + 1],
+                     tuple(sub_ids[s]), tuple(str(x) for x in export_text[s]), rates) for s in range(sites)]
+    workers = _default_workers(sites, patients) if workers is None else max(1, min(int(workers), sites))
+    say(f"generate: simulating {patients} patients at {sites} sites (seed {seed}, {workers} worker"
+        f"{'s' if workers > 1 else ''})")
+    if workers == 1:
+        results = map(_generate_site, jobs)
+        pool = None
+    else:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
+                                   initializer=_worker_init)
+        results = pool.map(_generate_site, jobs)
 
     submissions: list[SubmissionSummary] = []
     invalid_rows: list[InvalidRow] = []
-    for s in range(sites):
-        for k in range(submissions_per_site):
-            g = s * submissions_per_site + k
-            files: dict[str, list] = {}
-            counts = dict(valid=0, corrections=0, duplicates=0, invalid=0, retractions=0)
-            for t in TABLES:
-                cols, kind, rule, bounds = tables[t]
-                lo, hi = bounds[g], bounds[g + 1]
-                header = contract.FILES[FILE[t]].column_names
-                files[FILE[t]] = list(zip(*[cols[c][lo:hi] for c in header]))
-                kinds = kind[lo:hi]
-                counts["valid"] += int((kinds == VALID).sum())
-                counts["invalid"] += int((kinds == INVALID).sum())
-                counts["corrections"] += int((kinds == CORRECTION).sum())
-                counts["duplicates"] += int((kinds == DUPLICATE).sum())
-                for j in np.flatnonzero(kinds == INVALID).tolist():
-                    invalid_rows.append(InvalidRow(site_ids[s], sub_ids[s][k], FILE[t], j + 1, rule[lo + j]))
-            lo, hi = rbounds[g], rbounds[g + 1]
-            if hi > lo:
-                files["retractions.csv"] = list(zip(*[rcols[c][lo:hi] for c in contract.RETRACTIONS.column_names]))
-                counts["retractions"] = int(hi - lo)
-            folder = write_submission(out, site_ids[s], sub_ids[s][k], str(export_text[s, k]), files)
-            rows_per_file = {f: len(v) for f, v in files.items()}
-            submissions.append(SubmissionSummary(site_ids[s], sub_ids[s][k], str(export_text[s, k]),
-                                                 rows_per_file, **counts))
-            say(f"generate: wrote {folder} ({sum(rows_per_file.values())} rows)")
+    site_results: list[_SiteResult] = []
+    try:
+        for s, res in enumerate(results):
+            for sub in res.submissions:
+                say(f"generate: wrote {out / sub.site_id / sub.submission_id} ({sub.total_rows} rows)")
+            submissions.extend(res.submissions)
+            invalid_rows.extend(InvalidRow(site_ids[s], sub_ids[s][k], FILE[TABLES[ti]], row, INVALID_RULES[TABLES[ti]][rule])
+                                for k, ti, row, rule in res.invalid_at.tolist())
+            res.submissions, res.invalid_at = [], None
+            site_results.append(res)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
 
-    def by_file(kind_code: int) -> dict[str, int]:
-        return {FILE[t]: int((tables[t][1] == kind_code).sum()) for t in TABLES}
+    def total(name: str) -> dict[str, int]:
+        out_: dict[str, int] = {}
+        for res in site_results:
+            for key, value in getattr(res, name).items():
+                out_[key] = out_.get(key, 0) + value
+        return out_
 
-    invalid: dict[str, int] = {}
-    for t in TABLES:
-        for name in INVALID_RULES[t]:
-            invalid[name] = int((rows[t].rule == name).sum())
-    all_rows = {FILE[t]: len(tables[t][1]) for t in TABLES}
-    all_rows["retractions.csv"] = len(rcols["ref"])
-    i, r = truth.i, truth.r
-    rech = i["rechallenge"]
-    clinical = {
-        "patients": len(truth.p["site"]), "infusions": len(i["patient"]), "reactions": len(r["grade"]),
-        **{f"reactions_grade{g}": int((r["grade"] == g).sum()) for g in range(1, 6)},
-        "patients_with_reaction": int(len(np.unique(i["patient"][i["grade"] > 0]))),
-        "rechallenges": int(rech.sum()),
-        "rechallenge_tolerated": int((i["rechallenge_outcome"] == 0).sum()),
-        "rechallenge_breakthrough": int((i["rechallenge_outcome"] == 1).sum()),
-        "rechallenge_failed": int((i["rechallenge_outcome"] == 2).sum()),
-        "iraes": len(truth.e["grade"]),
-    }
     summary = GenerateSummary(
-        out=out, seed=seed, sites=site_ids, submissions_per_site=submissions_per_site,
-        submissions=tuple(submissions), rows=all_rows,
-        valid=by_file(VALID), corrections=by_file(CORRECTION), duplicates=by_file(DUPLICATE),
-        invalid=invalid,
-        retractions={RECORD_TYPE[t]: int((retractions["record_type"] == RECORD_TYPE[t]).sum()) for t in TABLES},
-        late_parents=late_parents, orphans=_orphans(rows), clinical=clinical,
-        invalid_rows=tuple(invalid_rows))
+        out=out, seed=seed, sites=site_ids, submissions_per_site=n_subs,
+        submissions=tuple(submissions), rows=total("rows"),
+        valid=total("valid"), corrections=total("corrections"), duplicates=total("duplicates"),
+        invalid=total("invalid"), retractions=total("retractions"),
+        late_parents=sum(res.late_parents for res in site_results), orphans=total("orphans"),
+        clinical=total("clinical"), invalid_rows=tuple(invalid_rows))
     say(f"generate: {summary.total_rows} rows in {len(submissions)} submissions: "
         f"{sum(summary.valid.values())} valid, {sum(summary.corrections.values())} corrections, "
         f"{summary.expected_duplicates} duplicates, {summary.expected_quarantined} invalid, "
-        f"{len(rcols['ref'])} retractions, {late_parents} late parents")
+        f"{summary.rows['retractions.csv']} retractions, {summary.late_parents} late parents")
     return summary
 
 

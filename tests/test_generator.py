@@ -11,12 +11,17 @@ import json
 import math
 import re
 from collections import Counter, defaultdict
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from safety_ledger import contract, generator
+from safety_ledger import contract, generator, submission_writer
+from safety_ledger.submission_writer import Chunks, Patched, csv_bytes, string_array, table_csv_bytes
 
 # --------------------------------------------------------------------------------------
 # An independent one-row checker: rule names <file stem>.<column>.<check>
@@ -161,7 +166,7 @@ def small(tmp_path_factory):
 def messy(tmp_path_factory):
     """High data-quality rates, so that every feature and most rules occur."""
     out = tmp_path_factory.mktemp("messy") / "landing"
-    summary = generator.generate(out, sites=5, patients=500, seed=3, submissions_per_site=4,
+    summary = generator.generate(out, sites=5, patients=1500, seed=3, submissions_per_site=4,
                                  duplicate_rate=0.05, correction_rate=0.05, retraction_rate=0.03,
                                  late_parent_rate=0.25, invalid_rate=0.15, progress=None)
     return out, summary, all_rows(out)
@@ -189,6 +194,42 @@ def test_another_seed_gives_other_data(tmp_path, small):
     other = tmp_path / "other"
     generator.generate(other, seed=8, progress=None)
     assert tree_bytes(other) != tree_bytes(out)
+
+
+def tree_digest(out: Path) -> str:
+    h = hashlib.sha256()
+    for name, data in tree_bytes(out).items():
+        h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    return h.hexdigest()
+
+
+# The bytes of `generate(out)` with its defaults. They change only when the generator is
+# changed on purpose (a new clinical parameter, a new random-stream layout), and then this
+# digest is updated in the same commit, saying why. Last change: sites simulated one at a
+# time, each from its own stream (SeedSequence(seed).spawn), for generation at scale.
+SMALL_RUN_DIGEST = "3e02a9aeb6a1e427578db6c17ab45ea6f4804173a0f9f96d6f03103a96a50b8b"
+
+
+def test_small_run_writes_the_pinned_bytes(small):
+    out, _ = small
+    assert tree_digest(out) == SMALL_RUN_DIGEST
+
+
+def test_worker_processes_do_not_change_the_bytes(tmp_path, small):
+    out, _ = small
+    generator.generate(tmp_path / "two", progress=None, workers=2)
+    assert tree_bytes(tmp_path / "two") == tree_bytes(out)
+
+
+def test_chunk_size_does_not_change_the_bytes(tmp_path, monkeypatch):
+    """Files formatted a few rows at a time (patched cells and extra rows falling on chunk
+    edges) are the same bytes as files formatted in one piece."""
+    kwargs = dict(sites=2, patients=150, seed=4, invalid_rate=0.2, correction_rate=0.1, duplicate_rate=0.1,
+                  retraction_rate=0.05, progress=None)
+    generator.generate(tmp_path / "whole", **kwargs)
+    monkeypatch.setattr(generator, "WRITE_CHUNK_ROWS", 7)
+    generator.generate(tmp_path / "pieces", **kwargs)
+    assert tree_bytes(tmp_path / "pieces") == tree_bytes(tmp_path / "whole")
 
 
 def test_refuses_to_write_over_a_submission(small):
@@ -375,13 +416,26 @@ def test_zero_rates_write_only_valid_rows(tmp_path):
 
 
 def test_rates_are_shares_of_the_records(messy):
-    _, s, _ = messy
-    records = {f: s.valid[f] + sum(1 for x in s.invalid_rows if x.file == f) for f in KEY}
+    """round(rate x records) of every table of every site (sites are generated one at a time)."""
+    _, s, rows = messy
+    records, invalid, corrected, resent = Counter(), Counter(), Counter(), Counter()
+    for (site, f, key), vs in versions(rows).items():
+        records[(site, f)] += 1
+        if len(vs) == 2:
+            (resent if vs[0]["cells"] == vs[1]["cells"] else corrected)[(site, f)] += 1
+    for x in s.invalid_rows:
+        invalid[(x.site_id, x.file)] += 1
+    for site in s.sites:
+        for f in KEY:
+            n = records[(site, f)]
+            assert n > 0
+            assert invalid[(site, f)] == round(0.15 * n), (site, f)
+            assert corrected[(site, f)] == round(0.05 * n), (site, f)
+            assert resent[(site, f)] == round(0.05 * n), (site, f)
     for f in KEY:
-        assert sum(1 for x in s.invalid_rows if x.file == f) == round(0.15 * records[f])
-        assert s.corrections[f] == round(0.05 * records[f])
-        assert s.duplicates[f] == round(0.05 * records[f])
-    assert s.late_parents == round(0.25 * records["reactions.csv"])
+        assert s.corrections[f] == sum(corrected[(site, f)] for site in s.sites)
+        assert s.duplicates[f] == sum(resent[(site, f)] for site in s.sites)
+    assert s.late_parents == sum(round(0.25 * records[(site, "reactions.csv")]) for site in s.sites)
 
 
 # --------------------------------------------------------------------------------------
@@ -516,6 +570,115 @@ def test_tumour_mix_regimens_and_iraes(shape):
         fd = first_dose.get((e["site"], e["patient_ref"]))
         if fd:
             assert e["onset_date"] > fd
+
+
+# --------------------------------------------------------------------------------------
+# The writer: rows as dicts (csv module, cell by cell) and columns as Arrow arrays
+# (vectorized) write the same bytes
+# --------------------------------------------------------------------------------------
+TZ8 = timezone(timedelta(hours=8))
+AWKWARD_TEXT = ["x", "a,b", 'say "hi"', "", None, "line\nfeed", "caf\u00e9", "cr\rhere", "nul\0byte", " padded ",
+                '"', ",", "\U0001d11e", "\u00ff\u00fe"]
+
+
+def awkward_table():
+    """Every cell type the writer formats, with the awkward values of each."""
+    n = len(AWKWARD_TEXT)
+    cols = {
+        "text": AWKWARD_TEXT,
+        "int": [0, -9223372036854775808, None, 9, 10_000, -1, 9223372036854775807, 42, 7, 123456789, -10_000, 1, 2, 3],
+        "small": [0, 1, None, 9999, -5, 10, 99, 100, 1000, 3, 4, 5, 6, 7],
+        "flag": [True, False, None] * 4 + [True, False],
+        "day": [date(1, 1, 1), date(9999, 12, 31), None, date(1970, 1, 1), date(2024, 2, 29)] + [date(2025, 3, 22)] * 9,
+        "at": [datetime(2025, 3, 22, 9, 40, tzinfo=TZ8), None, datetime(1, 1, 2, 0, 0, 1, tzinfo=TZ8),
+               datetime(9999, 12, 30, 23, 59, 59, tzinfo=TZ8)] + [datetime(2024, 12, 31, 23, 59, 59, tzinfo=TZ8)] * 10,
+        "kg": [Decimal("56.0"), Decimal("-0.5"), None, Decimal("0.0"), Decimal("250.0"), Decimal("-12.3")] + [Decimal("61.4")] * 8,
+        "tokens": [["rash", "pruritus"], [], None, ["a,b"], ["one"]] * 2 + [["x"]] * 4,
+        "enum": ["standard", "extended", None, "with,comma"] * 3 + ["standard", "stepwise"],
+        "real": [1.5, 1e16, None, 0.1 + 0.2, -0.0, 3.0] * 2 + [2.5, 7.0],
+    }
+    assert all(len(v) == n for v in cols.values())
+    table = pa.table({
+        "text": pa.array(cols["text"], pa.string()), "int": pa.array(cols["int"], pa.int64()),
+        "small": pa.array(cols["small"], pa.int16()), "flag": pa.array(cols["flag"], pa.bool_()),
+        "day": pa.array(cols["day"], pa.date32()), "at": pa.array(cols["at"], pa.timestamp("s", tz="+08:00")),
+        "kg": pa.array(cols["kg"], pa.decimal128(18, 1)), "tokens": pa.array(cols["tokens"], pa.list_(pa.string())),
+        "enum": pa.array(cols["enum"], pa.string()).dictionary_encode(), "real": pa.array(cols["real"], pa.float64()),
+    })
+    # the dict row of the same cells: timestamps as their isoformat() text
+    rows = [{c: (v[k].isoformat() if c == "at" and v[k] is not None else v[k]) for c, v in cols.items()}
+            for k in range(n)]
+    return table, rows
+
+
+def test_arrow_columns_and_dict_rows_write_the_same_bytes(monkeypatch):
+    table, rows = awkward_table()
+    header = table.schema.names
+    expected, n = csv_bytes(header, rows)
+    assert table_csv_bytes(header, table) == (expected, n)
+    assert table_csv_bytes(header[::-1], table) == csv_bytes(header[::-1], rows)
+    monkeypatch.setattr(submission_writer, "CHUNK_ROWS", 3)       # a large table is written in slices
+    assert table_csv_bytes(header, table) == (expected, n)
+    assert table_csv_bytes(header, Chunks(table.to_batches(max_chunksize=4))) == (expected, n)
+    # a column missing from the table is empty, as a key missing from a dict row
+    assert table_csv_bytes(["text", "absent"], table) == csv_bytes(["text", "absent"], rows)
+    # a lone column: csv.writer quotes an empty field so the row is not blank
+    assert table_csv_bytes(["text"], table) == csv_bytes(["text"], rows)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.none(), st.text(max_size=12)),
+                          st.one_of(st.none(), st.integers(-2 ** 63, 2 ** 63 - 1)),
+                          st.one_of(st.none(), st.booleans())), min_size=1, max_size=25))
+def test_any_text_and_numbers_write_the_same_bytes_both_ways(cells):
+    text, number, flag = (list(c) for c in zip(*cells))
+    table = pa.table({"t": pa.array(text, pa.string()), "n": pa.array(number, pa.int64()),
+                      "f": pa.array(flag, pa.bool_()), "d": pa.array(text, pa.string()).dictionary_encode()})
+    rows = [dict(t=a, n=b, f=c, d=a) for a, b, c in cells]
+    assert table_csv_bytes(["t", "n", "f", "d"], table) == csv_bytes(["t", "n", "f", "d"], rows)
+
+
+def test_patched_cells_replace_typed_ones():
+    at = pa.array([datetime(2025, 3, 22, 9, 40, tzinfo=TZ8)] * 4, pa.timestamp("s", tz="+08:00"))
+    dose = pa.array([375, 250, 480, 5], pa.int64())
+    chunk = {"at": Patched(at, [1, 3], ["2025-03-22T09:40:00", "yesterday, late"]),
+             "dose": Patched(dose, [2], string_array(["480 mg"]))}
+    rows = [dict(at="2025-03-22T09:40:00+08:00", dose=375), dict(at="2025-03-22T09:40:00", dose=250),
+            dict(at="2025-03-22T09:40:00+08:00", dose="480 mg"), dict(at="yesterday, late", dose=5)]
+    assert table_csv_bytes(["at", "dose"], Chunks([chunk])) == csv_bytes(["at", "dose"], rows)
+
+
+def test_write_submission_from_dicts_or_arrow_writes_the_same_folder(tmp_path):
+    patients = [dict(patient_ref="MRN-001-1000001", sex="female", age_at_first_dose=52, tumor_type="cervical",
+                     weight_kg=Decimal("56.0"), first_dose_date=date(2025, 3, 1), recorded_at="2025-03-01T10:05:00+08:00"),
+                dict(patient_ref='MRN "2", odd', sex="male", age_at_first_dose=61, tumor_type="hcc",
+                     weight_kg=None, first_dose_date=date(2025, 3, 2), recorded_at="2025-03-02T11:00:00+08:00")]
+    table = pa.table({
+        "patient_ref": pa.array([p["patient_ref"] for p in patients]),
+        "sex": pa.array([p["sex"] for p in patients]).dictionary_encode(),
+        "age_at_first_dose": pa.array([52, 61], pa.int8()),
+        "tumor_type": pa.array(["cervical", "hcc"]),
+        "weight_kg": pa.array([Decimal("56.0"), None], pa.decimal128(5, 1)),
+        "first_dose_date": pa.array([date(2025, 3, 1), date(2025, 3, 2)], pa.date32()),
+        "recorded_at": pa.array([datetime(2025, 3, 1, 10, 5, tzinfo=TZ8), datetime(2025, 3, 2, 11, 0, tzinfo=TZ8)],
+                                pa.timestamp("s", tz="+08:00"))})
+    a = submission_writer.write_submission(tmp_path / "a", "SITE-A", "s1", "2025-03-23T08:00:00+08:00",
+                                           {"patients.csv": patients, "iraes.csv": []})
+    b = submission_writer.write_submission(tmp_path / "b", "SITE-A", "s1", "2025-03-23T08:00:00+08:00",
+                                           {"patients.csv": table, "iraes.csv": Chunks([])}, fsync=False)
+    assert tree_bytes(a) == tree_bytes(b)
+    manifest = json.loads((b / "manifest.json").read_text())
+    for name, listed in manifest["files"].items():   # the streamed hash is that of the file on disk
+        assert hashlib.sha256((b / name).read_bytes()).hexdigest() == listed["sha256"]
+    assert manifest["files"]["patients.csv"]["rows"] == 2 and manifest["files"]["iraes.csv"]["rows"] == 0
+    assert not [p for p in b.iterdir() if p.name.startswith(".")], "no temporary file left behind"
+
+
+def test_writer_refuses_what_it_cannot_format():
+    with pytest.raises(TypeError):
+        table_csv_bytes(["t"], pa.table({"t": pa.array([1], pa.timestamp("ms"))}))
+    with pytest.raises(TypeError):
+        table_csv_bytes(["t"], pa.table({"t": pa.array([1], pa.timestamp("s", tz="Asia/Shanghai"))}))
 
 
 # --------------------------------------------------------------------------------------
