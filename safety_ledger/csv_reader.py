@@ -74,7 +74,11 @@ def count_rows(path: Path) -> int:
     return max(sum(1 for _ in _records(path)) - 1, 0)
 
 
+# A chunk ends at whichever comes first: so many rows, or so many bytes of cells (wide
+# rows: a 1 KiB cell per row would otherwise make a 200,000-row chunk 200 MB of text,
+# several times that as Python strings and a pandas frame).
 CHUNK_ROWS = 200_000
+CHUNK_BYTES = 32 * 2**20
 
 
 def _check_header(path: Path, header: list[str] | None, expected_columns: Sequence[str]) -> list[str]:
@@ -97,7 +101,8 @@ def _check_header(path: Path, header: list[str] | None, expected_columns: Sequen
     return header
 
 
-def read_chunks(path: Path, expected_columns: Sequence[str], size: int = CHUNK_ROWS) -> Iterator[Chunk]:
+def read_chunks(path: Path, expected_columns: Sequence[str], size: int = CHUNK_ROWS,
+                max_bytes: int = CHUNK_BYTES) -> Iterator[Chunk]:
     """The file's data rows, `size` at a time. The header is checked before any row is
     returned; an encoding or syntax error part-way raises FileRejected (the caller
     discards what it had read: the submission is rejected whole)."""
@@ -107,6 +112,7 @@ def read_chunks(path: Path, expected_columns: Sequence[str], size: int = CHUNK_R
     numbers: list[int] = []
     good: list[list[str]] = []
     misshapen: list[Row] = []
+    held = 0
 
     def chunk() -> Chunk:
         columns = [list(col) for col in zip(*good)] if good else [[] for _ in header]
@@ -120,9 +126,10 @@ def read_chunks(path: Path, expected_columns: Sequence[str], size: int = CHUNK_R
         else:
             misshapen.append(Row(number, dict(zip(header, [c or None for c in record])),
                                  f"{len(record)} cells where the header has {width}"))
-        if len(numbers) + len(misshapen) == size:
+        held += sum(map(len, record))
+        if len(numbers) + len(misshapen) == size or held >= max_bytes:
             yield chunk()
-            numbers, good, misshapen = [], [], []
+            numbers, good, misshapen, held = [], [], [], 0
     if numbers or misshapen:
         yield chunk()
 
