@@ -354,8 +354,13 @@ def report(results: list[dict], skipped: list[dict], mach: dict, args, failures:
     now = datetime.now(timezone.utc)
     L = []
     L.append("# `make bench` results\n")
-    L.append(f"Run {now:%Y-%m-%d %H:%M} UTC with `python bench/run.py --sizes {args.sizes}` "
-             f"(repo at `{mach['commit']}`). Written by `bench/run.py`; do not edit by hand.\n")
+    opts = f"--sizes {args.sizes}" + (f" --max-ingest-minutes {args.max_ingest_minutes:g}"
+                                       if args.max_ingest_minutes != 120 else "") \
+        + (" --reuse" if args.reuse else "")
+    codes = {r.get("code") for r in results}
+    code = codes.pop() if len(codes) == 1 and None not in codes else None
+    L.append(f"Written {now:%Y-%m-%d %H:%M} UTC by `python bench/run.py {opts}` (do not edit by hand). "
+             + (f"Code measured: `{code}`.\n" if code else "Code measured: given under each size.\n"))
     L.append("## Machine\n")
     cg = []
     if mach["cgroup_cpu"] and not mach["cgroup_cpu"].startswith("max"):
@@ -394,7 +399,8 @@ def report(results: list[dict], skipped: list[dict], mach: dict, args, failures:
         L.append(f"## {r['size']}: {f['events']:,} events\n")
         L.append(f"{r['patients']:,} patients at {r['sites']} sites, {g['submissions']} submissions, "
                  f"{g['total_rows']:,} data rows ({g['expected_duplicates']:,} duplicates, "
-                 f"{g['expected_quarantined']:,} invalid). Run {r['started']} to {r['finished']}.\n")
+                 f"{g['expected_quarantined']:,} invalid). Measured {r['started']} to {r['finished']}"
+                 + (f" on code `{r['code']}`" if r.get("code") else "") + ".\n")
         L.append("`× limit` and `× peer`: the step's wall time divided by the limit's and by the peer's "
                  "(below 1: faster than that reference).\n")
         L.append("| step | wall s | throughput | peak RSS | × limit | × peer | notes |")
@@ -492,12 +498,31 @@ def report(results: list[dict], skipped: list[dict], mach: dict, args, failures:
         L.append("")
         if big["target_events"] < 10_000_000:
             L.append(f"10m was not measured: every verdict above is at {big['size']}, and a target met there "
-                     "may still be missed at 10m (the build and the ingest grow with the events).\n")
+                     "may still be missed at 10m (the build and the ingest grow with the events"
+                     + ("; see the projection under 10m above" if skipped else "") + ").\n")
     if failures:
         L.append("## Failures\n")
         L.extend(f"- {x}" for x in failures)
         L.append("")
     return "\n".join(L)
+
+
+def projection(results: list[dict], target: int) -> str:
+    """Figures at `target` events, on the line through the two largest sizes measured (a
+    projection, not a measurement: fixed costs and super-linear steps make it rough)."""
+    if len(results) < 2:
+        return ""
+    a, b = size_figures(results[-2]), size_figures(results[-1])
+
+    def at(key_a: float, key_b: float) -> float:
+        return key_b + (key_a - key_b) * (target - b["events"]) / (a["events"] - b["events"])
+
+    rss = lambda r: r["steps"]["build"]["peak_rss"]
+    ingest = at(a["ingest_s"], b["ingest_s"])
+    build = at(a["build_s"], b["build_s"])
+    return (f"Projected on the line through {results[-2]['size']} and {results[-1]['size']}: "
+            f"ingest {ingest / 3600:.1f} h ({target / ingest:,.0f} events/s), full build "
+            f"{build / 60:.1f} min, build peak RSS {at(rss(results[-2]), rss(results[-1])) / GB:.1f} GiB.")
 
 
 # ---------------------------------------------------------------------------- main
@@ -515,6 +540,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-ingest-minutes", type=float, default=120.0,
                    help="skip a size whose ingest, projected from the previous size, takes longer "
                         "(default 120; 0: never skip)")
+    p.add_argument("--reuse", action="store_true",
+                   help="take a size's figures from <work>/results-<size>.json when a previous run saved "
+                        "them, instead of measuring it again")
     p.add_argument("--check-marts", nargs="+", metavar="ARG",
                    help=argparse.SUPPRESS)  # the check step's child: WAREHOUSE JSON NAME=DIR...
     args = p.parse_args(argv)
@@ -539,12 +567,17 @@ def main(argv: list[str] | None = None) -> int:
             if projected > 60 * args.max_ingest_minutes:
                 why = (f"Not run: its ingest alone, at the {prev['events_per_s']:,.0f} events/s measured at "
                        f"{results[-1]['size']}, would take about {projected / 3600:.1f} h "
-                       f"(limit `--max-ingest-minutes {args.max_ingest_minutes:g}`); the full build, "
-                       f"linear from {results[-1]['size']}, about "
-                       f"{prev['build_s'] * target / prev['events'] / 60:.0f} min.")
+                       f"(limit `--max-ingest-minutes {args.max_ingest_minutes:g}`). "
+                       + projection(results, target))
                 print(f"== {label(target)}: {why}", flush=True)
                 skipped.append({"size": label(target), "why": why})
                 continue
+        saved = work / f"results-{label(target)}.json"
+        if args.reuse and saved.exists():
+            r = json.loads(saved.read_text())
+            print(f"== {label(target)}: reusing {saved} ({r['started']})", flush=True)
+            results.append(r)
+            continue
         try:
             r = bench_size(target, work, per_patient, args.repeat, args.seed, args.runs,
                            results[-1] if results else None)
@@ -552,6 +585,7 @@ def main(argv: list[str] | None = None) -> int:
             failures.append(f"{label(target)}: {e}")
             print(e, file=sys.stderr)
             break
+        r["code"] = mach["commit"]
         (work / f"results-{label(target)}.json").write_text(json.dumps(r, indent=2, default=str))
         results.append(r)
         for ref, c in r["check"].items():
