@@ -3,7 +3,8 @@
     generate(out, sites=4, patients=120, seed=7, submissions_per_site=3, ...)
 
 writes `out/<site_id>/<submission_id>/` folders (`SITE-001`, `2024-07-01-001`, ...) with
-`write_submission`, exactly as a site would send them, and returns a `GenerateSummary`
+submission_writer (CSV files, then manifest.json), exactly as a site would send them, and
+returns a `GenerateSummary`
 that says how many rows of each kind it wrote (valid first versions, re-sent
 duplicates, corrections, invalid rows by the rule they break, retractions, late
 parents) so that tests can compare what ingestion did against it.
@@ -27,8 +28,9 @@ How it works, one site at a time (details, parameters and their sources in docs/
    site, disjoint: late parents (the infusion of a reaction is recorded and sent later than
    the reaction), invalid rows (exactly one one-row rule broken, see INVALID_RULES),
    retractions, corrections and duplicates (the last three in a later submission).
-4. Records stay numbers until they are written: each file a chunk of rows at a time, as
-   Arrow columns, through submission_writer's vectorized CSV path (no Python loop per row).
+4. Records stay numbers until they are written: each table a chunk of rows at a time, as
+   Arrow columns, through submission_writer's vectorized CSV path (no Python loop per row),
+   the bytes cut into one file per submission; each submission's manifest last.
 
 Clinical shape, in one paragraph: tumour types and regimens of the indications in the
 seed paper's Table 3 (cervical with paclitaxel/platinum +/- bevacizumab, gastric/GEJ
@@ -60,7 +62,8 @@ import numpy as np
 import pyarrow as pa
 
 from . import contract
-from .submission_writer import Chunks, Patched, _place, _place_bytes, cell_texts, string_array, write_submission
+from .submission_writer import (Chunks, CsvWriter, Patched, _place, _place_bytes, cell_texts, encode_rows, string_array,
+                                write_csv, write_manifest)
 
 # --------------------------------------------------------------------------------------
 # Calendar. Times are int64 seconds of the site's local wall clock (UTC+08:00 for every
@@ -1421,8 +1424,8 @@ def _ordered(rt: _Rows, ex: _Extra, n_sites: int, n_subs: int) -> _Ordered:
     return _Ordered(rec[order], extra[order], kind[order], bounds, ex_num, over)
 
 
-def _file_chunks(rt: _Rows, o: _Ordered, lo: int, hi: int):
-    """The columns of rows lo:hi of a table, WRITE_CHUNK_ROWS rows at a time."""
+def _row_chunks(rt: _Rows, o: _Ordered, lo: int, hi: int):
+    """(a, b, columns of rows a:b) for rows lo:hi of a table, WRITE_CHUNK_ROWS at a time."""
     for a in range(lo, hi, WRITE_CHUNK_ROWS):
         b = min(hi, a + WRITE_CHUNK_ROWS)
         rec = o.rec[a:b]
@@ -1441,7 +1444,34 @@ def _file_chunks(rt: _Rows, o: _Ordered, lo: int, hi: int):
                 hit = orec[j] == r
                 if hit.any():
                     cols[c] = Patched(cols[c], bad[hit], string_array(texts[j[hit]]))
-        yield cols
+        yield a, b, cols
+
+
+def _write_table(rt: _Rows, o: _Ordered, header: tuple[str, ...], targets: list[Path]) -> list[tuple[str, int]]:
+    """Write a site's table as one file per submission (rows bounds[k]:bounds[k + 1] to
+    targets[k]); each chunk of rows is formatted once, and cut where a submission ends.
+    Returns (sha256, rows) per file."""
+    done: list[tuple[str, int]] = []
+    writer = CsvWriter(targets[0], header, fsync=False)
+    try:
+        for a, b, cols in _row_chunks(rt, o, 0, int(o.bounds[-1])):
+            cuts = [int(x) - a for x in o.bounds if a < x < b]
+            start = a
+            for piece in encode_rows(header, cols, cuts):
+                k = int(np.searchsorted(o.bounds, start, side="right")) - 1   # the submission of these rows
+                while len(done) < k:
+                    done.append(writer.close())
+                    writer = CsvWriter(targets[len(done)], header, fsync=False)
+                writer.write(piece)
+                start += piece.rows
+        while True:
+            done.append(writer.close())
+            if len(done) == len(targets):
+                return done
+            writer = CsvWriter(targets[len(done)], header, fsync=False)
+    except BaseException:
+        writer.abort()
+        raise
 
 
 @dataclass(frozen=True)
@@ -1484,28 +1514,34 @@ def _generate_site(job: _SiteJob) -> _SiteResult:
     rbounds = np.searchsorted(retractions["sub"][rorder], np.arange(n_subs + 1), side="left")
     rcols = {c: retractions[c][rorder] for c in ("record_type", "ref", "reason", "recorded")}
 
+    # the files: each table in one pass over its rows, cut into the submissions' files;
+    # then each submission's retractions and, last, its manifest
+    folders = [job.out / job.site_id / sub_id for sub_id in job.submission_ids]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    listed: list[dict[str, dict]] = [{} for _ in range(n_subs)]
+    for t in TABLES:
+        written = _write_table(rows[t], ordered[t], contract.FILES[FILE[t]].column_names,
+                               [folder / FILE[t] for folder in folders])
+        for k, (digest, n) in enumerate(written):
+            listed[k][FILE[t]] = {"sha256": digest, "rows": n}
     submissions: list[SubmissionSummary] = []
     for k in range(n_subs):
-        files: dict[str, object] = {}
-        rows_per_file: dict[str, int] = {}
         kinds = np.zeros(4, dtype=np.int64)
         for t in TABLES:
             o = ordered[t]
-            lo, hi = int(o.bounds[k]), int(o.bounds[k + 1])
-            files[FILE[t]] = Chunks(_file_chunks(rows[t], o, lo, hi))
-            rows_per_file[FILE[t]] = hi - lo
-            kinds += np.bincount(o.kind[lo:hi], minlength=4)
+            kinds += np.bincount(o.kind[o.bounds[k]:o.bounds[k + 1]], minlength=4)
         lo, hi = int(rbounds[k]), int(rbounds[k + 1])
         if hi > lo:
-            files["retractions.csv"] = Chunks([{
+            digest, n = write_csv(folders[k] / "retractions.csv", contract.RETRACTIONS.column_names, Chunks([{
                 "record_type": string_array(rcols["record_type"][lo:hi]),
                 "ref": string_array(rcols["ref"][lo:hi]),
                 "reason": string_array(rcols["reason"][lo:hi]),
-                "recorded_at": _ts_array(rcols["recorded"][lo:hi])}])
-            rows_per_file["retractions.csv"] = hi - lo
-        write_submission(job.out, job.site_id, job.submission_ids[k], job.exported_at[k], files, fsync=False)
+                "recorded_at": _ts_array(rcols["recorded"][lo:hi])}]), fsync=False)
+            listed[k]["retractions.csv"] = {"sha256": digest, "rows": n}
+        write_manifest(folders[k], job.site_id, job.submission_ids[k], job.exported_at[k], listed[k], fsync=False)
         submissions.append(SubmissionSummary(
-            job.site_id, job.submission_ids[k], job.exported_at[k], rows_per_file,
+            job.site_id, job.submission_ids[k], job.exported_at[k], {f: v["rows"] for f, v in listed[k].items()},
             valid=int(kinds[VALID]), corrections=int(kinds[CORRECTION]), duplicates=int(kinds[DUPLICATE]),
             invalid=int(kinds[INVALID]), retractions=hi - lo))
 

@@ -536,10 +536,12 @@ def cell_texts(arr: Column) -> list[str]:
     return [cell.decode("utf-8") for cell in flat[flat != FILL].tobytes().split(b"\xfe")[:-1]]
 
 
-def _join(blocks: list[np.ndarray], n: int) -> np.ndarray:
-    """Blocks side by side with commas and CRLF, FILL dropped: the chunk's CSV bytes."""
+def _join(blocks: list[np.ndarray], n: int, cuts: Sequence[int] = ()) -> list[np.ndarray]:
+    """Blocks side by side with commas and CRLF, FILL dropped: the CSV bytes of the rows
+    between consecutive cuts (0 and n added), one array per range."""
+    bounds = sorted({0, n, *cuts})
     if n == 0:
-        return np.zeros(0, dtype=np.uint8)
+        return [np.zeros(0, dtype=np.uint8) for _ in bounds[1:]] or [np.zeros(0, dtype=np.uint8)]
     if len(blocks) == 1:   # csv.writer quotes a row's only field when it is empty
         b = blocks[0]
         empty = (b == FILL).all(axis=1)
@@ -558,7 +560,10 @@ def _join(blocks: list[np.ndarray], n: int) -> np.ndarray:
         pos += b.shape[1]
     out[:, pos] = 13
     out[:, pos + 1] = 10
-    flat = out.reshape(-1)
+    return [_drop_fill(out[a:b].reshape(-1)) for a, b in zip(bounds, bounds[1:])]
+
+
+def _drop_fill(flat: np.ndarray) -> np.ndarray:
     keep = flat != FILL
     if keep.all():
         return flat
@@ -580,15 +585,34 @@ def _chunk_columns(header: Sequence[str], chunk: Chunk) -> tuple[list[Column], i
     return [chunk[c] if c in chunk else pa.nulls(n) for c in header], n
 
 
-def _chunk_bytes(header: Sequence[str], chunk: Chunk) -> Iterator[tuple[np.ndarray, int]]:
+@dataclass(frozen=True)
+class Encoded:
+    """Data rows already formatted by `encode_rows`: their CSV bytes and how many rows."""
+    data: np.ndarray
+    rows: int
+
+
+def encode_rows(header: Sequence[str], chunk: Chunk, cuts: Sequence[int] = ()) -> list[Encoded]:
+    """The CSV bytes of a chunk's rows (no header), as one `Encoded` per range of rows
+    between consecutive `cuts`: one formatting pass for rows that go to several files."""
+    columns, n = _chunk_columns(header, chunk)
+    bounds = sorted({0, n, *cuts})
+    pieces = _join([_block(c) for c in columns], n, bounds)
+    return [Encoded(data, b - a) for data, a, b in zip(pieces, bounds, bounds[1:])]
+
+
+def _chunk_bytes(header: Sequence[str], chunk: Chunk | Encoded) -> Iterator[tuple[np.ndarray, int]]:
     """(CSV bytes, rows) of a chunk, split into pieces of at most CHUNK_ROWS rows."""
+    if isinstance(chunk, Encoded):
+        yield chunk.data, chunk.rows
+        return
     columns, n = _chunk_columns(header, chunk)
     if n <= CHUNK_ROWS or any(isinstance(c, Patched) for c in columns):
-        yield _join([_block(c) for c in columns], n), n
+        yield _join([_block(c) for c in columns], n)[0], n
         return
     for a in range(0, n, CHUNK_ROWS):
         b = min(n, a + CHUNK_ROWS)
-        yield _join([_block(c.slice(a, b - a)) for c in columns], b - a), b - a
+        yield _join([_block(c.slice(a, b - a)) for c in columns], b - a)[0], b - a
 
 
 def _chunks_of(rows) -> Iterable[Chunk]:
@@ -603,7 +627,7 @@ def table_csv_bytes(header: Sequence[str], rows: pa.Table | pa.RecordBatch | Chu
     n = 0
     for chunk in _chunks_of(rows):
         for data, k in _chunk_bytes(header, chunk):
-            parts.append(data.tobytes())
+            parts.append(np.asarray(data).tobytes())
             n += k
     return b"".join(parts), n
 
@@ -612,36 +636,76 @@ def _is_arrow(rows) -> bool:
     return isinstance(rows, (pa.Table, pa.RecordBatch, Chunks))
 
 
+class CsvWriter:
+    """One CSV file written a piece at a time: the header, then `write(rows)` as often as
+    needed (a Table, RecordBatch, column mapping or `Encoded` rows), then `close()`, which
+    renames it into place and returns (sha256 hex of the bytes written, data rows). Until
+    then it lives under a temporary name, so a reader sees the whole file or none;
+    `fsync=False` skips the flush to disk. The folder must exist."""
+
+    def __init__(self, target: Path, header: Sequence[str], fsync: bool = True):
+        self.target, self.header, self.fsync = Path(target), tuple(header), fsync
+        disk_full(self.target)
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp", dir=self.target.parent)
+        self._file = os.fdopen(fd, "wb")
+        self._digest = hashlib.sha256()
+        self.rows = 0
+        self._put(csv_bytes(self.header, [])[0])
+
+    def _put(self, data) -> None:
+        self._digest.update(data)
+        self._file.write(data)
+
+    def write(self, rows: Chunk | Encoded) -> None:
+        for data, n in _chunk_bytes(self.header, rows):
+            self._put(data)
+            self.rows += n
+
+    def close(self) -> tuple[str, int]:
+        try:
+            fault_point("mid_write")
+            if self.fsync:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+            self._file.close()
+            os.replace(self._tmp, self.target)
+            if self.fsync:
+                fsync_dir(self.target.parent)
+        finally:
+            self.abort()
+        return self._digest.hexdigest(), self.rows
+
+    def abort(self) -> None:
+        """Drop the file (nothing is left under its name or the temporary one)."""
+        self._file.close()
+        Path(self._tmp).unlink(missing_ok=True)
+
+    def __enter__(self) -> "CsvWriter":
+        return self
+
+    def __exit__(self, kind, *_exc) -> None:
+        if kind is not None:
+            self.abort()
+
+
 def write_csv(target: Path, header: Sequence[str], rows: pa.Table | pa.RecordBatch | Chunks,
               fsync: bool = True) -> tuple[str, int]:
     """Stream a CSV to `target` a chunk at a time, hashing the bytes as they are written;
-    returns (sha256 hex, data rows). Written under a temporary name and renamed, so a
-    reader sees the whole file or none; `fsync=False` skips the flush to disk. The
-    folder must exist."""
-    target = Path(target)
-    disk_full(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    digest, n = hashlib.sha256(), 0
-    try:
-        with os.fdopen(fd, "wb") as f:
-            head = csv_bytes(header, [])[0]
-            digest.update(head)
-            f.write(head)
-            for chunk in _chunks_of(rows):
-                for data, k in _chunk_bytes(header, chunk):
-                    digest.update(data)
-                    f.write(data)
-                    n += k
-            fault_point("mid_write")
-            if fsync:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, target)
-        if fsync:
-            fsync_dir(target.parent)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return digest.hexdigest(), n
+    returns (sha256 hex, data rows). See CsvWriter."""
+    with CsvWriter(target, header, fsync) as writer:
+        for chunk in _chunks_of(rows):
+            writer.write(chunk)
+        return writer.close()
+
+
+def write_manifest(folder: Path, site_id: str, submission_id: str, exported_at: str,
+                   listed: Mapping[str, Mapping[str, object]], fsync: bool = True) -> Path:
+    """Write the submission's manifest.json (last: its files must be in place), listing
+    each file's {"sha256", "rows"}."""
+    manifest = {"schema_version": contract.SCHEMA_VERSION, "site_id": site_id,
+                "submission_id": submission_id, "exported_at": exported_at, "files": dict(listed)}
+    _write_small(Path(folder) / contract.MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"), fsync)
+    return Path(folder)
 
 
 def _write_small(target: Path, data: bytes, fsync: bool) -> None:
@@ -679,7 +743,4 @@ def write_submission(landing: Path, site_id: str, submission_id: str, exported_a
             _write_small(folder / name, data, fsync)
             digest = sha256_hex(data)
         listed[name] = {"sha256": digest, "rows": n}
-    manifest = {"schema_version": contract.SCHEMA_VERSION, "site_id": site_id,
-                "submission_id": submission_id, "exported_at": exported_at, "files": listed}
-    _write_small(folder / contract.MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"), fsync)
-    return folder
+    return write_manifest(folder, site_id, submission_id, exported_at, listed, fsync)
