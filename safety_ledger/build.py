@@ -63,24 +63,6 @@ def _schema_of(table: str) -> pa.Schema:
     return event_schema.schema(table)  # includes the ledgers and quarantine
 
 
-def _conform(table: pa.Table, schema: pa.Schema, path: Path) -> pa.Table:
-    missing = [n for n in schema.names if n not in table.column_names]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(missing)} of the event schema")
-    try:
-        return table.select(schema.names).cast(schema)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-        raise ValueError(f"{path}: does not match the event schema: {e}") from e
-
-
-def _read_files(paths: list[Path], schema: pa.Schema) -> pa.Table:
-    """The rows of `paths` as one table of `schema`; no file = an empty table of it."""
-    tables = [_conform(pq.read_table(p), schema, p) for p in paths]
-    if not tables:
-        return schema.empty_table()
-    return pa.concat_tables(tables)
-
-
 def _parquet_stems(folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
         return {}
@@ -90,12 +72,12 @@ def _parquet_stems(folder: Path) -> dict[str, Path]:
 
 @dataclass
 class _Landed:
-    tables: dict[str, pa.Table]
+    files: dict[str, list[Path]]  # table -> the committed files to read
     ignored_files: int  # events files of a batch with no ledger file (crash leftovers)
 
 
 def land(home: Home) -> _Landed:
-    """Read every events file of a committed batch (one whose ledger file exists).
+    """Find every events file of a committed batch (one whose ledger file exists).
 
     The as_of cut is not made here but in warehouse/sources.sql, from the ledger rows.
     """
@@ -109,15 +91,26 @@ def land(home: Home) -> _Landed:
     commit_points["literature"] = drops
     commit_points["quarantine"] = {**ledger, **drops}  # both kinds of batch quarantine rows
 
-    tables = {"submissions": _read_files(list(ledger.values()), _schema_of("submissions")),
-              "literature_drops": _read_files(list(drops.values()), _schema_of("literature_drops"))}
+    tables = {"submissions": list(ledger.values()), "literature_drops": list(drops.values())}
     ignored = 0
     for t, folder in folders.items():
         files = _parquet_stems(folder)
         committed = [p for stem, p in files.items() if stem in commit_points[t]]
         ignored += len(files) - len(committed)
-        tables[t] = _read_files(committed, _schema_of(t))
+        tables[t] = committed
     return _Landed(tables, ignored)
+
+
+def _expose(con: duckdb.DuckDBPyConnection, name: str, files: list[Path]) -> None:
+    """landed_<name>: the committed files, read by DuckDB itself (streamed, in parallel),
+    with exactly the columns of the event schema; no file = an empty relation of it."""
+    schema = _schema_of(name)
+    if not files:
+        con.register(f"landed_{name}", schema.empty_table())
+        return
+    paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
+    columns = ", ".join(f'"{c}"' for c in schema.names)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW landed_{name} AS SELECT {columns} FROM read_parquet([{paths}])")
 
 
 # ---------------------------------------------------------------------------- models
@@ -284,15 +277,14 @@ def _build_into(con: duckdb.DuckDBPyConnection, home: Home, as_of: datetime | No
 
     # sources
     landed = land(home)
-    for name, table in landed.tables.items():
-        con.register(f"landed_{name}", table)
+    for name, files in landed.files.items():
+        _expose(con, name, files)
     con.execute((WAREHOUSE_DIR / "sources.sql").read_text(encoding="utf-8"))
-    for name in landed.tables:
-        con.unregister(f"landed_{name}")
+    ledgers = {n: con.execute(f"SELECT count(*) FROM landed_{n}").fetchone()[0]
+               for n in ("submissions", "literature_drops")}
     for name in RAW_TABLES:
         summary.events[name] = con.execute(f"SELECT count(*) FROM raw.{name}").fetchone()[0]
-    later = (landed.tables["submissions"].num_rows - summary.events["submissions"]
-             + landed.tables["literature_drops"].num_rows - summary.events["literature_drops"])
+    later = sum(ledgers[n] - summary.events[n] for n in ledgers)
     counts = ", ".join(f"{n} {summary.events[n]}" for n in RAW_TABLES)
     notes = []
     if as_of is not None:

@@ -1,7 +1,7 @@
 -- The committed events, exposed as raw.<table>.  Run by safety_ledger/build.py.
 --
 -- Before this file runs, build.py has
---   * loaded every events file of a batch whose ledger file exists into a temporary
+--   * exposed every events file of a batch whose ledger file exists as a temporary
 --     relation landed_<table>, typed exactly by safety_ledger/event_schema.py (a table
 --     with no file at all is an empty relation of that schema, never an error);
 --   * set the variable as_of: a TIMESTAMPTZ, or NULL for "everything committed".
