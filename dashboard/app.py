@@ -35,6 +35,8 @@ PAGES = [
             url_path="sites"),
     st.Page("views/literature.py", title="Literature", icon=":material/menu_book:",
             url_path="literature"),
+    st.Page("views/signals.py", title="Signals and premedication",
+            icon=":material/notifications_active:", url_path="signals"),
 ]
 
 page = st.navigation(PAGES)

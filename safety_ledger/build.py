@@ -190,6 +190,14 @@ def _register_udfs(con: duckdb.DuckDBPyConnection) -> None:
 
     con.create_function("binom_quantile", binom_quantile, [DOUBLE, BIGINT, DOUBLE], BIGINT,
                         side_effects=False)
+    # The binomial MaxSPRT of marts.signals (core.signal_design): its critical value and
+    # its exact signal probability (safety_ledger/signals.py).
+    from .signals import maxsprt_critical_value, maxsprt_signal_probability
+
+    con.create_function("maxsprt_critical_value", maxsprt_critical_value,
+                        [DOUBLE, BIGINT, DOUBLE, BIGINT], DOUBLE, side_effects=False)
+    con.create_function("maxsprt_signal_probability", maxsprt_signal_probability,
+                        [DOUBLE, DOUBLE, BIGINT, DOUBLE, BIGINT], DOUBLE, side_effects=False)
 
 
 # ---------------------------------------------------------------------------- build

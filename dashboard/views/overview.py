@@ -113,6 +113,33 @@ with c4:
                    "For example a reaction whose infusion has not arrived yet: it counts once "
                    "its parent arrives.")
 
+# ------------------------------------------------------------------ open signals
+st.subheader("Open signals")
+st.caption("Binomial MaxSPRT (Kulldorff et al. 2011, Sequential Analysis 30:58–78) of each "
+           "regimen class, tumor type and site against the pooled reaction rate of the program; "
+           "method and every stratum on the Signals and premedication page.")
+signals = wh.table("signals")
+if signals is None:
+    st.info(d.missing_table_message(wh, "signals"))
+else:
+    opened = signals[signals["status"].astype("string") == "signal"].sort_values(
+        "first_signalled_at", ascending=False, na_position="last", kind="stable")
+    if opened.empty:
+        st.markdown(f"No open signal in {d.plural(len(signals), 'monitored stratum', 'monitored strata')}.")
+    else:
+        st.markdown(f"**{d.plural(len(opened), 'open signal')}** in "
+                    f"{d.plural(len(signals), 'monitored stratum', 'monitored strata')}, newest first:")
+        kinds = {"regimen_class": "Regimen class", "tumor_type": "Tumor type", "site_id": "Site"}
+        st.dataframe(pd.DataFrame({
+            "First signalled": [d.fmt_time(v) for v in opened["first_signalled_at"]],
+            "Stratum type": [kinds.get(str(v), str(v)) for v in opened["stratum_type"]],
+            "Stratum": [d.label_of(v) for v in opened["stratum"]],
+            "Observed": [d.fmt_int(v) for v in opened["observed"]],
+            "Expected": [d.fmt_ratio(v, 1) for v in opened["expected"]],
+            "LLR": [d.fmt_ratio(v, 3) for v in opened["statistic"]],
+            "Threshold": [d.fmt_ratio(v, 3) for v in opened["threshold"]],
+        }), hide_index=True, key="table_open_signals")
+
 # ------------------------------------------------------------------ freshness
 st.subheader("Data freshness")
 info = d.build_info(wh)
