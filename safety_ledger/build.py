@@ -29,7 +29,6 @@ from typing import Callable, Iterator
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from . import event_schema
 from .atomic import fsync_dir
