@@ -107,3 +107,87 @@ def stacked_bars(frame: pd.DataFrame, *, x: str, x_title: str, y: str, y_title: 
     return (alt.Chart(frame).mark_bar()
             .encode(color=colour_enc, tooltip=tooltip or alt.Undefined, **enc)
             .properties(height=height))
+
+
+# ---------------------------------------------------------------------------- funnel plot
+
+FUNNEL_LOW_Q, FUNNEL_HIGH_Q = 0.001, 0.999  # marts-v1: exact binomial 99.8% limits
+
+
+def funnel_curve(p0: float, e_min: float, e_max: float, points: int = 240) -> pd.DataFrame:
+    """The 99.8% funnel in observed/expected units around a program rate p0.
+
+    A site with n infusions at the program's rate expects E = n·p0 infusions with a
+    reaction; its exact limits are the 0.001 and 0.999 quantiles of Binomial(n, p0)
+    (smallest k with P(X ≤ k) ≥ q, scipy's binom.ppf: the rule of
+    marts.reaction_rate_by_site), drawn as k/E.  One row per integer n (a geometric grid
+    of at most `points` of them) whose E lies in [e_min, e_max]: expected, n, low, high
+    (counts), low_ratio, high_ratio.  Empty when p0 is not in (0, 1) or the range is empty.
+    """
+    import numpy as np
+    from scipy.stats import binom
+
+    cols = ["expected", "n", "low", "high", "low_ratio", "high_ratio"]
+    if d.is_null(p0) or not 0.0 < float(p0) < 1.0 or e_max <= 0:
+        return pd.DataFrame(columns=cols)
+    p0 = float(p0)
+    n_min = max(1, int(np.floor(max(e_min, 0.0) / p0)))
+    n_max = max(n_min, int(np.ceil(e_max / p0)))
+    if n_max - n_min + 1 <= points:
+        n = np.arange(n_min, n_max + 1)
+    else:
+        n = np.unique(np.round(np.geomspace(n_min, n_max, points)).astype(int))
+    low = binom.ppf(FUNNEL_LOW_Q, n, p0).astype(int)
+    high = binom.ppf(FUNNEL_HIGH_Q, n, p0).astype(int)
+    expected = n * p0
+    return pd.DataFrame({"expected": expected, "n": n, "low": low, "high": high,
+                         "low_ratio": low / expected, "high_ratio": high / expected},
+                        columns=cols)
+
+
+def funnel_chart(sites: pd.DataFrame, curve: pd.DataFrame, *,
+                 colour_scale: alt.Scale | None = None) -> alt.LayerChart:
+    """Funnel plot: each site's observed/expected (y) against its expected count (x).
+
+    `sites` has site, expected, observed, ratio, low_ratio, high_ratio (the site's own
+    exact limits from the mart, divided by its expected count), funnel (flag) and
+    outside (bool); `curve` is funnel_curve().  Layers: the limit curves (dashed), the
+    line O/E = 1, each site's own limits as a vertical bar, the sites as dots, and the
+    names of the sites outside their limits."""
+    top = [1.5, *(float(v) for v in sites["ratio"].dropna()),
+           *(float(v) for v in sites["high_ratio"].dropna())]
+    ymax = max(top) * 1.1
+    x = alt.X("expected:Q", title="Expected infusions with a reaction (indirect standardization)",
+              scale=alt.Scale(zero=True, nice=True))
+    y_scale = alt.Scale(domain=[0, ymax], nice=False)
+    y_axis = alt.Axis(title="Observed / expected")
+    lim = curve.melt(id_vars=["expected", "n"], value_vars=["low_ratio", "high_ratio"],
+                     var_name="limit", value_name="ratio")
+    lim["limit"] = lim["limit"].map({"low_ratio": "lower 99.8% limit",
+                                     "high_ratio": "upper 99.8% limit"})
+    curves = (alt.Chart(lim).mark_line(strokeDash=[5, 3], color="#666", clip=True)
+              .encode(x=x, y=alt.Y("ratio:Q", scale=y_scale, axis=y_axis),
+                      detail="limit:N",
+                      tooltip=[alt.Tooltip("limit:N", title="curve"),
+                               alt.Tooltip("expected:Q", format=".2f"),
+                               alt.Tooltip("n:Q", title="infusions"),
+                               alt.Tooltip("ratio:Q", format=".2f", title="O/E")]))
+    one = alt.Chart(pd.DataFrame({"ratio": [1.0]})).mark_rule(color="#333").encode(
+        y=alt.Y("ratio:Q", scale=y_scale))
+    base = alt.Chart(sites)
+    own = base.mark_rule(color="#bbb", strokeWidth=3, clip=True).encode(
+        x="expected:Q", y=alt.Y("low_ratio:Q", scale=y_scale), y2="high_ratio:Q")
+    tooltip = [alt.Tooltip("site:N", title="Site"),
+               alt.Tooltip("observed:Q", title="observed"),
+               alt.Tooltip("expected:Q", format=".2f", title="expected"),
+               alt.Tooltip("ratio:Q", format=".2f", title="O/E"),
+               alt.Tooltip("limits:N", title="99.8% limits (infusions)"),
+               alt.Tooltip("funnel:N", title="funnel")]
+    dots = base.mark_point(filled=True, size=90, clip=True).encode(
+        x="expected:Q", y=alt.Y("ratio:Q", scale=y_scale),
+        color=alt.Color("funnel:N", title="Funnel (99.8%)", scale=colour_scale or alt.Undefined),
+        tooltip=tooltip)
+    names = (alt.Chart(sites[sites["outside"]]).mark_text(align="left", dx=8, dy=-8,
+                                                          fontWeight="bold", clip=True)
+             .encode(x="expected:Q", y=alt.Y("ratio:Q", scale=y_scale), text="site:N"))
+    return alt.layer(curves, one, own, dots, names).properties(height=380)

@@ -45,39 +45,51 @@ if d.require(wh, "reaction_rate_by_site"):
                        "count lies outside its 99.8% funnel (case-mix adjusted), not whether "
                        "its interval crosses the line.")
 
-        # Observed against the funnel around the expected count.
+        # Funnel plot: observed/expected against the expected count, with the 99.8% limits.
         has_funnel = {"funnel_low", "funnel_high", "expected_reaction_infusions"} <= set(sites)
         if has_funnel:
             lo = pd.to_numeric(sites["funnel_low"], errors="coerce")
             hi = pd.to_numeric(sites["funnel_high"], errors="coerce")
             exp = pd.to_numeric(sites["expected_reaction_infusions"], errors="coerce")
-            # The limits are counts of infusions with a reaction; should a build give
-            # them as proportions instead, scale them by the site's infusions.
-            if hi.notna().any() and hi.max() <= 1.0 and exp.max() > 1.0:
-                lo, hi = lo * sites["infusions"], hi * sites["infusions"]
-            fun = pd.DataFrame({"Site": labels, "low": lo.values, "high": hi.values,
-                                "expected": exp.values,
-                                "observed": sites["reaction_infusions"].values,
-                                "funnel": flag}).dropna(subset=["expected"])
-            if not fun.empty:
-                st.markdown("**Observed infusions with a reaction against the 99.8% limits "
-                            "around the expected count**")
-                top = max([1.0, *(float(v) for v in pd.concat(
-                    [fun["low"], fun["high"], fun["expected"], fun["observed"]]).dropna())])
-                base = alt.Chart(fun).encode(y=alt.Y("Site:N", sort=labels, title="Site"))
-                limits = base.mark_errorbar(ticks=True, color="#999").encode(
-                    x=alt.X("low:Q", title="Infusions with a reaction",
-                            scale=alt.Scale(domain=[0, top * 1.05], nice=True),
-                            axis=alt.Axis(tickMinStep=1)), x2="high:Q")
-                expected = base.mark_tick(color="#333", thickness=2).encode(x="expected:Q")
-                observed = base.mark_point(filled=True, size=90).encode(
-                    x="observed:Q",
-                    color=alt.Color("funnel:N", title="Funnel (99.8%)", scale=scale),
-                    tooltip=["Site", "observed", "expected", "low", "high", "funnel"])
-                st.altair_chart(alt.layer(limits, expected, observed)
-                                .properties(height=alt.Step(36)),
+            obs = pd.to_numeric(sites["reaction_infusions"], errors="coerce")
+            pts = pd.DataFrame({
+                "site": labels, "expected": exp.values, "observed": obs.values,
+                "ratio": (obs / exp.where(exp > 0)).values,
+                "low_ratio": (lo / exp.where(exp > 0)).values,
+                "high_ratio": (hi / exp.where(exp > 0)).values,
+                "limits": [d.DASH if d.is_null(a) or d.is_null(b) else f"{int(a)}–{int(b)}"
+                           for a, b in zip(lo, hi)],
+                "funnel": flag,
+                "outside": [f == "outside funnel" for f in flag],
+            }).dropna(subset=["ratio"])
+            st.markdown("**Funnel plot: observed/expected against the expected count**")
+            if pts.empty:
+                st.info("No site has an expected count above 0 yet, so there is no funnel "
+                        "to draw.")
+            else:
+                curve = charts.funnel_curve(pooled, 0.8 * float(pts["expected"].min()),
+                                            1.1 * float(pts["expected"].max()))
+                st.altair_chart(charts.funnel_chart(pts, curve, colour_scale=scale),
                                 key="chart_site_funnel")
-                st.caption("Grey bar: 99.8% limits; black tick: expected count; dot: observed.")
+                named = [s for s, o in zip(pts["site"], pts["outside"]) if o]
+                left_out = len(sites) - len(pts)
+                st.caption(
+                    "Each dot is a site: its infusions with a reaction / its expected count "
+                    "(indirect standardization: the sum over its infusions of the pooled "
+                    "reaction rate of their (cycle, tumor type) stratum), plotted at that "
+                    "expected count. Dashed curves: the exact binomial 99.8% limits "
+                    "(0.001 and 0.999 quantiles of Binomial(n, p), divided by the expected "
+                    f"count n·p) for a site at the program's pooled rate p = "
+                    f"{d.fmt_pct(pooled)} ({k_total:,} of {n_total:,} infusions). "
+                    "Grey bar: the site's own exact 99.8% limits, Binomial(its infusions, "
+                    "its expected / its infusions): these decide “outside”, and a count on "
+                    "a limit is inside. Solid line: observed = expected. Sites outside their "
+                    "limits are named"
+                    + (f" ({', '.join(named)})" if named else " (none)") + ". "
+                    + (f"Not drawn: {d.plural(left_out, 'site')} with no expected count "
+                       "(no current infusion). " if left_out else "")
+                    + "Method: Spiegelhalter DJ. Funnel plots for comparing institutional "
+                      "performance. Stat Med 2005;24:1185–1202.")
 
         full = d.rate_table(sites, "site_id", "Site")
         table = full[["Site", "Infusions", "With reaction", "Reaction rate",
@@ -86,6 +98,13 @@ if d.require(wh, "reaction_rate_by_site"):
             table["Expected"] = [d.fmt_ratio(v, 1) for v in sites["expected_reaction_infusions"]]
         if "observed_to_expected" in sites.columns:
             table["Observed/expected"] = [d.fmt_ratio(v) for v in sites["observed_to_expected"]]
+        if "expected_reaction_infusions" in sites.columns:
+            # O/E = (k/n) / (E/n) with E fixed: the Wilson interval of the rate scaled by n/E
+            scale_oe = [b / e if not d.is_null(e) and e > 0 and d.as_int(b) > 0 else None
+                        for b, e in zip(sites["infusions"], sites["expected_reaction_infusions"])]
+            table["O/E 95% CI"] = [d.DASH if f is None or d.is_null(a) or d.is_null(b) else
+                                   f"{float(a) * f:.2f}–{float(b) * f:.2f}"
+                                   for f, a, b in zip(scale_oe, sites["ci_low"], sites["ci_high"])]
         if has_funnel:
             table["99.8% limits"] = [d.DASH if d.is_null(a) or d.is_null(b) else
                                      f"{float(a):g}–{float(b):g}" for a, b in zip(lo, hi)]
@@ -95,6 +114,10 @@ if d.require(wh, "reaction_rate_by_site"):
                 table[c] = full[c]
         st.dataframe(table, hide_index=True, key="table_sites",
                      column_config=d.narrow("Infusions", "Expected", "Patients"))
+        st.caption("Observed/expected 95% CI: the site's 95% Wilson interval of its reaction "
+                   "rate times its infusions / its expected count (the expected count taken "
+                   "as known). 99.8% limits: the counts of infusions with a reaction between "
+                   "which the site is inside its funnel.")
 
 # ------------------------------------------------------------------ submissions
 st.subheader("Submissions")
