@@ -18,6 +18,7 @@ if str(_ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 
 from dashboard import data as d  # noqa: E402
+from dashboard import filters  # noqa: E402
 
 st.set_page_config(page_title="Cadonilimab safety board", page_icon=":material/vaccines:",
                    layout="wide")
@@ -31,12 +32,16 @@ PAGES = [
             url_path="rechallenge"),
     st.Page("views/irae_trends.py", title="irAE trends", icon=":material/timeline:",
             url_path="irae-trends"),
+    st.Page("views/onset.py", title="Onset and severity", icon=":material/timer:",
+            url_path="onset"),
     st.Page("views/sites.py", title="Sites and submissions", icon=":material/domain:",
             url_path="sites"),
     st.Page("views/literature.py", title="Literature", icon=":material/menu_book:",
             url_path="literature"),
     st.Page("views/signals.py", title="Signals and premedication",
             icon=":material/notifications_active:", url_path="signals"),
+    st.Page("views/case_timeline.py", title="Case timeline", icon=":material/person_search:",
+            url_path="case-timeline"),
 ]
 
 page = st.navigation(PAGES)
@@ -54,6 +59,7 @@ with st.sidebar:
             st.caption(f"Built {d.fmt_time(info.get('built_at'))}  \n"
                        f"As of {d.fmt_time(as_of) if not d.is_null(as_of) else 'build time'}")
     st.caption(f"Warehouse: `{wh.path}`")
+    filters.sidebar(wh)
 
 if not wh.usable:
     st.title(page.title)

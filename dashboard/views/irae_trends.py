@@ -5,8 +5,10 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard import data as d
+from dashboard import filters
 
 wh = d.warehouse()
+flt = filters.current()
 
 st.title("irAE trends")
 st.caption(d.DEFINITIONS["irae"] + " " + d.DEFINITIONS["current"])
@@ -14,10 +16,26 @@ st.caption(d.DEFINITIONS["irae"] + " " + d.DEFINITIONS["current"])
 if not d.require(wh, "irae_monthly"):
     st.stop()
 
-df = wh.table("irae_monthly")
-if df.empty:
-    st.info("`marts.irae_monthly` has no rows: no current irAE or infusion yet.")
-    st.stop()
+APPLIES = ("site", "tumor", "dates")
+if flt.active and filters.can_filter(wh, "infusion_outcomes", "current_iraes",
+                                     "current_patients"):
+    df = filters.query(wh, filters.irae_monthly_sql(flt))
+    filters.banner(flt, APPLIES,
+                   "Recomputed with the definitions of marts.irae_monthly: irAEs of patients of "
+                   "the site and tumor types, with onset in the date range; treated patients "
+                   "from infusions of that site, tumor types and date range. An irAE belongs to "
+                   "the patient, not to an infusion, so regimen classes do not apply.")
+    if df.empty:
+        st.info("No current irAE passes the filters.")
+        st.stop()
+else:
+    df = wh.table("irae_monthly")
+    filters.banner(flt, () if flt.active else APPLIES,
+                   "This warehouse has no core tables to filter: rebuild it with "
+                   "`safety-ledger build`." if flt.active else "")
+    if df.empty:
+        st.info("`marts.irae_monthly` has no rows: no current irAE or infusion yet.")
+        st.stop()
 
 for c in ("events", "grade3plus_events", "patients", "treated_patients"):
     df[c] = pd.to_numeric(df[c], errors="coerce")
@@ -86,6 +104,7 @@ show = monthly.copy()
 for c in ("irAE events", "Grade 3+ events", "Treated patients"):
     show[c] = [d.fmt_int(v) for v in show[c]]
 st.dataframe(show, hide_index=True, key="table_irae_monthly")
+d.download(show, "irae-by-month", "irae_monthly")
 
 st.subheader("By month and category")
 st.caption("Patients = distinct patients with an irAE of that category with onset in that month "
@@ -97,3 +116,4 @@ detail = detail.rename(columns={"events": "Events", "grade3plus_events": "Grade 
 for c in ("Events", "Grade 3+ events", "Patients", "Treated patients"):
     detail[c] = [d.fmt_int(v) for v in detail[c]]
 st.dataframe(detail, hide_index=True, key="table_irae_detail")
+d.download(detail, "irae-by-month-and-category", "irae_detail")

@@ -3,8 +3,10 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data as d
+from dashboard import filters
 
 wh = d.warehouse()
+flt = filters.current()
 
 st.title("Overview")
 st.caption("Cadonilimab (AK104) infusion-related and hypersensitivity reactions, rechallenge "
@@ -16,6 +18,29 @@ rech = wh.table("rechallenge_outcomes")
 subs = wh.table("submissions")
 issues = wh.table("data_issues")
 by_site = wh.table("reaction_rate_by_site")
+
+# Filters: rates, patients and rechallenge recomputed from the core tables (same
+# definitions); submissions, data issues and sites narrowed by the site filter only.
+if flt.active and filters.can_filter(wh, "infusion_outcomes", "patient_rechallenge"):
+    t = filters.query(wh, filters.totals_sql(flt)).iloc[0]
+    tot = {"source": "core.infusion_outcomes",
+           **{c: d.as_int(t[c]) for c in ("infusions", "reaction_infusions",
+                                          "grade3plus_infusions", "patients")}}
+    rech = filters.query(wh, filters.rechallenge_sql(flt))
+    filters.banner(flt, ("site", "tumor", "regimen", "dates"),
+                   "Rates, patients and rechallenge are recomputed over the filtered infusions "
+                   "(rechallenge: patients whose index infusion passes); sites, submissions, "
+                   "quarantine and data issues follow the site filter only.")
+    if flt.site:
+        subs = subs[subs["site_id"] == flt.site] if subs is not None else None
+        if issues is not None and "site_id" in issues.columns:
+            issues = issues[issues["site_id"] == flt.site]
+        by_site = by_site[by_site["site_id"] == flt.site] if by_site is not None else None
+elif flt.active:
+    filters.banner(flt, (), "This warehouse has no core.infusion_outcomes to filter: "
+                   "rebuild it with `safety-ledger build`.")
+else:
+    filters.banner(flt, ("site", "tumor", "regimen", "dates"))
 
 # ------------------------------------------------------------------ reactions and patients
 c1, c2, c3, c4 = st.columns(4)
@@ -122,6 +147,11 @@ signals = wh.table("signals")
 if signals is None:
     st.info(d.missing_table_message(wh, "signals"))
 else:
+    if flt.active:
+        signals = filters.filter_strata(signals, flt)
+        st.caption("Filters choose the strata shown (a site, tumor types, regimen classes); a "
+                   "stratum's test runs over its whole history, so the date range does not "
+                   "apply here.")
     opened = signals[signals["status"].astype("string") == "signal"].sort_values(
         "first_signalled_at", ascending=False, na_position="last", kind="stable")
     if opened.empty:
@@ -130,7 +160,7 @@ else:
         st.markdown(f"**{d.plural(len(opened), 'open signal')}** in "
                     f"{d.plural(len(signals), 'monitored stratum', 'monitored strata')}, newest first:")
         kinds = {"regimen_class": "Regimen class", "tumor_type": "Tumor type", "site_id": "Site"}
-        st.dataframe(pd.DataFrame({
+        shown = pd.DataFrame({
             "First signalled": [d.fmt_time(v) for v in opened["first_signalled_at"]],
             "Stratum type": [kinds.get(str(v), str(v)) for v in opened["stratum_type"]],
             "Stratum": [d.label_of(v) for v in opened["stratum"]],
@@ -138,7 +168,9 @@ else:
             "Expected": [d.fmt_ratio(v, 1) for v in opened["expected"]],
             "LLR": [d.fmt_ratio(v, 3) for v in opened["statistic"]],
             "Threshold": [d.fmt_ratio(v, 3) for v in opened["threshold"]],
-        }), hide_index=True, key="table_open_signals")
+        })
+        st.dataframe(shown, hide_index=True, key="table_open_signals")
+        d.download(shown, "open-signals", "open_signals")
 
 # ------------------------------------------------------------------ freshness
 st.subheader("Data freshness")
@@ -169,3 +201,4 @@ elif info["events"]:
                                                 else str(v) for v in info["events"].values()]})
     with st.expander("Events per table in this build", expanded=False):
         st.dataframe(ev, hide_index=True, key="table_build_events")
+        d.download(ev, "build-events", "build_events")

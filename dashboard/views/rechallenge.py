@@ -6,8 +6,10 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard import data as d
+from dashboard import filters
 
 wh = d.warehouse()
+flt = filters.current()
 
 st.title("Rechallenge")
 st.caption(d.DEFINITIONS["rechallenge_success"] + " " + d.DEFINITIONS["rechallenge_tiers"])
@@ -15,7 +17,18 @@ st.caption(d.DEFINITIONS["rechallenge_success"] + " " + d.DEFINITIONS["rechallen
 if not d.require(wh, "rechallenge_outcomes"):
     st.stop()
 
-raw = wh.table("rechallenge_outcomes")
+can_filter = filters.can_filter(wh, "patient_rechallenge", "infusion_outcomes")
+if flt.active and can_filter:
+    raw = filters.query(wh, filters.rechallenge_sql(flt))
+    filters.banner(flt, ("site", "tumor", "regimen", "dates"),
+                   "Recomputed over the patients whose index infusion passes the filters (its "
+                   "site, the patient's tumor type, its regimen class and start date), with the "
+                   "definitions of marts.rechallenge_outcomes.")
+else:
+    raw = wh.table("rechallenge_outcomes")
+    filters.banner(flt, () if flt.active else ("site", "tumor", "regimen", "dates"),
+                   "This warehouse has no core.patient_rechallenge to filter: rebuild it with "
+                   "`safety-ledger build`." if flt.active else "")
 COUNTS = ["patients_with_index_reaction", "rechallenged", "tolerated", "breakthrough", "failed"]
 for c in COUNTS:
     raw[c] = pd.to_numeric(raw[c], errors="coerce").fillna(0).astype(int)
@@ -126,6 +139,43 @@ table["Breakthrough"] = [d.fmt_int(v) for v in g["breakthrough"]]
 table["Failed"] = [d.fmt_int(v) for v in g["failed"]]
 st.dataframe(table, hide_index=True, key="table_rechallenge",
              column_config=d.narrow("Success", "Tolerated", "Failed"))
+d.download(table, "rechallenge", "rechallenge")
 st.caption("Index reactions = patients with an index reaction. Protocol and premedication are "
            "those of the rechallenge infusion; a patient with an index reaction and no later "
            "infusion is counted in a “not rechallenged” row.")
+
+# ------------------------------------------------------------------ patients
+st.subheader("Patients with an index reaction")
+if not filters.can_filter(wh, "patient_rechallenge", "current_patients"):
+    st.info("The patient list needs `core.patient_rechallenge`: run `safety-ledger build` to "
+            "rebuild the warehouse with the current transforms.")
+    st.stop()
+pts = filters.query(wh, filters.rechallenge_patients_sql(flt))
+st.caption("One row per patient (pseudonym) with an index reaction"
+           + (", index infusion passing the filters" if flt.active else "")
+           + ", earliest index reaction first. Select a row to open the patient's case timeline.")
+if pts.empty:
+    st.info("No patient with an index reaction" + (" passes the filters." if flt.active else "."))
+    st.stop()
+plist = pd.DataFrame({
+    "Site": list(pts["site_id"]),
+    "Patient": list(pts["patient_key"]),
+    "Tumor type": [d.label_of(v) for v in pts["tumor_type"]],
+    "Index cycle": [d.label_of(v) for v in pts["index_cycle"]],
+    "Index infusion started": [d.fmt_time(v) for v in pts["index_started_at"]],
+    "Index grade": [d.label_of(v) for v in pts["index_max_grade"]],
+    "Rechallenge cycle": [d.label_of(v, d.DASH) for v in pts["rechallenge_cycle"]],
+    "Protocol": [d.label_of(v, "not rechallenged") for v in pts["protocol"]],
+    "Premedication": [d.DASH if d.is_null(p) else premed_label(m)
+                      for p, m in zip(pts["protocol"], pts["premedicated"])],
+    "Outcome": [d.label_of(v, d.DASH) for v in pts["rechallenge_outcome"]],
+})
+event = st.dataframe(plist, hide_index=True, key="table_rechallenge_patients",
+                     on_select="rerun", selection_mode="single-row",
+                     column_config=d.narrow("Index cycle", "Index grade", "Rechallenge cycle"))
+d.download(plist, "rechallenge-patients", "rechallenge_patients")
+chosen = list(event.selection.rows) if event is not None and hasattr(event, "selection") else []
+if chosen:
+    picked = plist.iloc[chosen[0]]
+    st.switch_page("views/case_timeline.py",
+                   query_params={"site": picked["Site"], "patient": picked["Patient"]})

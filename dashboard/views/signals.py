@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data as d
+from dashboard import filters
 
 SIGNAL_DEFINITION = (
     "Signal = binomial MaxSPRT (Kulldorff M, Davis RL, Kolczak M, Lewis E, Lieu T, Platt R. "
@@ -26,9 +27,15 @@ PREMED_DEFINITION = (
 STRATUM_TYPES = {"regimen_class": "Regimen class", "tumor_type": "Tumor type", "site_id": "Site"}
 
 wh = d.warehouse()
+flt = filters.current()
 
 st.title("Signals and premedication")
 st.caption(d.DEFINITIONS["current"])
+filters.banner(flt, ("site", "tumor", "regimen"),
+               "Signals: the filters choose the strata shown (a site stratum, tumor-type "
+               "strata, regimen-class strata); each stratum's test runs over its whole history "
+               "against the program's pooled rate, so it is not recomputed. Premedication: the "
+               "Mantel–Haenszel comparison is over the whole program, not filtered.")
 
 
 def num(x, digits: int = 2) -> str:
@@ -46,8 +53,11 @@ st.subheader("Sequential signal detection")
 st.caption(SIGNAL_DEFINITION)
 if d.require(wh, "signals"):
     sig = wh.table("signals")
+    if flt.active:
+        sig = filters.filter_strata(sig, flt)
     if sig.empty:
-        st.info("`marts.signals` has no rows: no current infusions yet.")
+        st.info("No monitored stratum passes the filters." if flt.active
+                else "`marts.signals` has no rows: no current infusions yet.")
     else:
         first = sig.iloc[0]
         parts = [f"Baseline (H0): pooled reaction rate {d.fmt_pct(first.get('baseline'))}"]
@@ -90,6 +100,7 @@ if d.require(wh, "signals"):
         st.dataframe(table, hide_index=True, key="table_signals",
                      column_config=d.narrow("Status", "Infusions", "Observed", "Expected",
                                             "LLR", "Threshold"))
+        d.download(table, "signals", "signals")
         st.caption("Observed = infusions with a reaction among the monitored ones; expected = "
                    "monitored infusions × baseline. LLR = the highest log-likelihood ratio so "
                    "far (with at least 4 reactions); first signalled = start of the infusion at "
@@ -147,6 +158,7 @@ if d.require(wh, "premedication_effect"):
                                                                  rows["rr_ci_high"])]
         st.dataframe(table, hide_index=True, key="table_premedication",
                      column_config=d.narrow("Cycle", "Rate with", "Rate without", "Risk ratio"))
+        d.download(table, "premedication", "premedication")
         st.caption("“k of n” = infusions with a reaction of infusions. Per cycle the risk ratio "
                    "has the usual log interval (the Greenland–Robins variance with one stratum); "
                    "“all cycles” is the Mantel–Haenszel estimate. A cycle where one group has "
