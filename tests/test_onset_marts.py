@@ -27,9 +27,8 @@ def inf(ref: str, pk: str, day: int, cycle: int):
     return infusion(ref, pk, cycle=cycle, started_at=f"{DAY[day]}T09:00:00+08:00")
 
 
-@pytest.fixture(scope="module")
-def warehouse(tmp_path_factory):
-    home = Home(tmp_path_factory.mktemp("onset") / "home")
+def write_events(home: Home) -> None:
+    """The worked example's events (also used by tests/test_onset_dashboard.py)."""
     write_batch(
         home, "b1",
         patients=[patient(p) for p in ("P1", "P2", "P3", "P4", "P5", "P6")],
@@ -62,6 +61,12 @@ def warehouse(tmp_path_factory):
         ],
         retractions=[retraction("irae", "E8"), retraction("reaction", "R6")],
     )
+
+
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory):
+    home = Home(tmp_path_factory.mktemp("onset") / "home")
+    write_events(home)
     return build_home(home)
 
 
