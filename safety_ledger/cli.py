@@ -56,6 +56,22 @@ def cmd_build(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from .report import ReportError, report
+
+    try:
+        as_of = _as_of(args.as_of)
+    except SystemExit as e:  # a mistyped time: one line, exit 2
+        print(f"safety-ledger report: {e}", file=sys.stderr)
+        return 2
+    try:
+        report(_home(args), as_of=as_of, out=Path(args.out))
+    except ReportError as e:
+        print(f"safety-ledger report: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_generate(args) -> int:
     from . import generator
 
@@ -115,6 +131,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--as-of", help="use only events ingested by this time (ISO 8601 with offset)")
     s.add_argument("--out", help="warehouse file (default <home>/warehouse/safety.duckdb)")
     s.set_defaults(func=cmd_build)
+
+    s = sub.add_parser("report", help="board pack: self-contained HTML + PDF of every figure as of a time")
+    s.add_argument("--as-of", required=True,
+                   help="use only events ingested by this time (ISO 8601 with offset)")
+    s.add_argument("--out", required=True, help="folder to write report.html, report.pdf, figures.json")
+    s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("verify", help="re-check every batch: counts add up, files unchanged")
     s.set_defaults(func=cmd_verify)
