@@ -191,3 +191,29 @@ def funnel_chart(sites: pd.DataFrame, curve: pd.DataFrame, *,
                                                           fontWeight="bold", clip=True)
              .encode(x="expected:Q", y=alt.Y("ratio:Q", scale=y_scale), text="site:N"))
     return alt.layer(curves, one, own, dots, names).properties(height=380)
+
+
+# ---------------------------------------------------------------------------- literature
+
+
+def with_references(chart: alt.LayerChart, refs: pd.DataFrame, *,
+                    vertical: bool = False) -> alt.LayerChart:
+    """`chart` (an interval_chart) with one labelled dashed line per row of `refs`
+    (columns value: a proportion, label: the text drawn beside it), e.g. a rate a
+    publication reports.  Lines beyond the chart's rate axis are clipped (the page lists
+    them all)."""
+    if refs is None or refs.empty:
+        return chart
+    enc = "y" if vertical else "x"
+    rules = alt.Chart(refs).mark_rule(strokeDash=[2, 2], color="#7b1fa2", strokeWidth=1.5,
+                                      clip=True).encode(
+        **{enc: alt.X("value:Q") if not vertical else alt.Y("value:Q")},
+        tooltip=[alt.Tooltip("label:N", title="publication")])
+    if vertical:
+        text = alt.Chart(refs).mark_text(align="right", dy=-6, color="#7b1fa2", clip=True,
+                                         x="width").encode(y="value:Q", text="label:N")
+    else:
+        text = alt.Chart(refs).mark_text(align="left", baseline="top", dx=4, y=2, angle=0,
+                                         color="#7b1fa2", clip=True).encode(
+            x="value:Q", text="label:N")
+    return alt.layer(chart, rules, text)

@@ -4,6 +4,7 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard import data as d
+from dashboard import literature_figures as lf
 
 wh = d.warehouse()
 
@@ -21,6 +22,25 @@ else:
 st.caption(definition + " Each point is the rate, the bar its 95% interval; each group is "
            "labelled with its numerator/denominator (infusions). Groups with 0 infusions "
            "have no rate (—) and are not drawn.")
+
+# Rates the publications report (marts.literature key findings, dashboard/literature_figures):
+# drawn on the chart of the same rate (any grade on "Reaction rate", grade 3+ on "Grade 3+ rate").
+LIT_REFS = pd.DataFrame(columns=["value", "label"])
+if wh.has("literature"):
+    _lit = wh.table("literature")
+    lit_rates = [r for p, f in zip(_lit["publication_id"], _lit["key_finding"])
+                 if not d.is_null(f) for r in lf.reported_rates(str(p), str(f))
+                 if r.kind == "reaction"]
+    grade = "any" if which == "Reaction rate" else "3+"
+    chosen = [r for r in lit_rates if r.grade == grade]
+    LIT_REFS = pd.DataFrame({"value": [r.rate for r in chosen],
+                             "label": [r.label for r in chosen]})
+    if chosen:
+        st.caption(
+            "Purple dotted lines: infusion-reaction rates the publications report ("
+            + "; ".join(f"{r.label} — “{r.text}”" for r in chosen)
+            + "). A publication's rate is usually per patient over the whole study; these "
+              "charts are per infusion, so a line is context, not a benchmark.")
 
 REGIMEN_ORDER = ["monotherapy", "chemotherapy", "chemo_bevacizumab", "tki", "chemo_tki", "other"]
 
@@ -60,6 +80,7 @@ def section(table: str, key: str, title: str, group_title: str, plural: str,
         chart = charts.interval_chart(frame, group_title=group_title, rate_title=which,
                                       denominator="infusions", vertical=vertical,
                                       reference=overall)
+        chart = charts.with_references(chart, LIT_REFS, vertical=vertical)
         st.altair_chart(chart, key=f"chart_{table}")
         st.caption("Dashed line: the rate over all infusions.")
     st.dataframe(d.rate_table(df, key, group_title), hide_index=True, key=f"table_{table}")
