@@ -7,7 +7,7 @@ export SAFETY_LEDGER_HOME ?= $(CURDIR)/var
 export UV_FROZEN := 1
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: demo test bench screenshots sync suites clean
+.PHONY: demo test bench screenshots report sync suites clean
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -31,6 +31,13 @@ suites: sync  ## regenerate expectations/ from the contract
 screenshots: sync  ## headless-Chromium screenshots of every dashboard page (installs chromium)
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(UV) run python scripts/screenshots.py
+
+ifndef AS_OF
+AS_OF := $(shell date -u +%Y-%m-%dT%H:%M:%S+00:00)
+endif
+REPORT_OUT ?= $(SAFETY_LEDGER_HOME)/reports/$(AS_OF)
+report: sync  ## board pack (HTML + PDF) of $$SAFETY_LEDGER_HOME as of AS_OF (default now) into REPORT_OUT
+	$(UV) run safety-ledger report --as-of $(AS_OF) --out "$(REPORT_OUT)"
 
 SIZES ?= 100k,1m,10m
 bench: sync  ## generate, then measure ingest, build, dashboard queries against the limit and the peer at SIZES events (bench/results.md)

@@ -4,7 +4,8 @@
 
 Starts `streamlit run dashboard/app.py` headless on a free port against the given
 $SAFETY_LEDGER_HOME (default: the environment's, else ./var), waits for it to answer,
-takes one screenshot per page into <out>/<page>.png, and stops the server it started.
+takes one screenshot per page registered in app.py's PAGES (read from its source) into
+<out>/<page>.png, and stops the server it started.  Exits 1 if a page showed an exception.
 --fixture writes the small hand-made warehouse of tests/test_dashboard.py into a new
 temporary home first, so the pictures can be checked against known figures.
 
@@ -37,16 +38,30 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "dashboard" / "app.py"
 
-# (file name, url_path) of each page, as registered in dashboard/app.py; the default
-# page (Overview) is served at the root.
-PAGES = [
-    ("overview", ""),
-    ("reaction-rates", "reaction-rates"),
-    ("rechallenge", "rechallenge"),
-    ("irae-trends", "irae-trends"),
-    ("sites", "sites"),
-    ("literature", "literature"),
-]
+def app_pages(app: Path = APP) -> list[tuple[str, str, str]]:
+    """(file name, url path, title) of every page registered in dashboard/app.py's PAGES,
+    read from its source (no Streamlit run), so a page added there is photographed too.
+    The default page is served at the root ("" url path); its file name is its url_path."""
+    import ast
+
+    tree = ast.parse(app.read_text(encoding="utf-8"))
+    pages = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "PAGES"
+                                                     for t in node.targets)):
+            continue
+        for call in ast.walk(node.value):
+            if not (isinstance(call, ast.Call) and getattr(call.func, "attr", None) == "Page"):
+                continue
+            kw = {k.arg: ast.literal_eval(k.value) for k in call.keywords
+                  if k.arg in ("title", "url_path", "default")}
+            script = ast.literal_eval(call.args[0]) if call.args else ""
+            url_path = kw.get("url_path") or Path(script).stem
+            title = kw.get("title") or Path(script).stem
+            pages.append((url_path, "" if kw.get("default") else url_path, title))
+    if not pages:
+        raise RuntimeError(f"no st.Page(...) found in PAGES of {app}")
+    return pages
 
 
 def free_port() -> int:
@@ -165,6 +180,9 @@ READY_JS = """(() => {
     title: document.querySelectorAll('h1').length,
     charts: charts, drawn: drawn,
     height: main ? main.scrollHeight : document.documentElement.scrollHeight,
+    exceptions: Array.from(document.querySelectorAll('[data-testid="stException"]'))
+                     .map(e => e.innerText.slice(0, 400)),
+    h1: Array.from(document.querySelectorAll('h1')).map(e => e.innerText),
   });
 })()"""
 
@@ -207,6 +225,56 @@ def screenshot(browser: Chromium, url: str, out: Path, *, full_page: bool,
         browser.send("Target.closeTarget", {"targetId": target})
 
 
+def capture(home: Path, out: Path, *, width: int = 1400, height: int = 1800,
+            full_page: bool = True, timeout: float = 90.0, pages: list[str] | None = None,
+            port: int = 0, progress=print) -> list[dict]:
+    """Serve the dashboard on `home`, screenshot each page of app.py into <out>/<page>.png;
+    return one dict per page: name, title, path, and what the page showed (charts drawn,
+    h1 titles, the text of any exception box)."""
+    exe = chromium()
+    home = Path(home).resolve()
+    port = port or free_port()
+    base = f"http://127.0.0.1:{port}"
+    out.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, SAFETY_LEDGER_HOME=str(home))
+    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
+           "--server.port", str(port), "--server.address", "127.0.0.1",
+           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    log = open(out / "streamlit.log", "w")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    progress(f"streamlit pid {proc.pid} on {base}, SAFETY_LEDGER_HOME={home}")
+    browser = None
+    shots = []
+    try:
+        wait_healthy(base, proc)
+        browser = Chromium(exe, width, height)
+        for name, url_path, title in app_pages():
+            if pages and name not in pages:
+                continue
+            path = out / f"{name}.png"
+            state = screenshot(browser, f"{base}/{url_path}", path, full_page=full_page,
+                               timeout=timeout)
+            shots.append({"name": name, "title": title, "path": path, **state})
+            progress(f"{path}  ({path.stat().st_size:,} bytes, {state.get('charts', 0)} charts"
+                     + (f", {len(state['exceptions'])} EXCEPTION(S)" if state.get("exceptions") else "")
+                     + ")")
+    finally:
+        if browser is not None:
+            browser.close()
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)  # the session this script started
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+    return shots
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     src = ap.add_mutually_exclusive_group()
@@ -224,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pages", nargs="*", help="only these pages (file names)")
     args = ap.parse_args(argv)
 
-    exe = chromium()
+    chromium()  # says how to install it, before anything starts
     tmp_home = None
     if args.fixture:
         tmp_home = Path(tempfile.mkdtemp(prefix="safety-ledger-screens-"))
@@ -232,46 +300,14 @@ def main(argv: list[str] | None = None) -> int:
         home = tmp_home
     else:
         home = (args.home or Path(os.environ.get("SAFETY_LEDGER_HOME") or ROOT / "var"))
-    home = home.resolve()
-    port = args.port or free_port()
-    base = f"http://127.0.0.1:{port}"
-    args.out.mkdir(parents=True, exist_ok=True)
-
-    env = dict(os.environ, SAFETY_LEDGER_HOME=str(home))
-    cmd = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-           "--server.port", str(port), "--server.address", "127.0.0.1",
-           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    log = open(args.out / "streamlit.log", "w")
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    print(f"streamlit pid {proc.pid} on {base}, SAFETY_LEDGER_HOME={home}")
-    browser = None
     try:
-        wait_healthy(base, proc)
-        browser = Chromium(exe, args.width, args.height)
-        for name, url_path in PAGES:
-            if args.pages and name not in args.pages:
-                continue
-            out = args.out / f"{name}.png"
-            state = screenshot(browser, f"{base}/{url_path}", out,
-                               full_page=not args.viewport_only, timeout=args.timeout)
-            print(f"{out}  ({out.stat().st_size:,} bytes, {state.get('charts', 0)} charts)")
+        shots = capture(home, args.out, width=args.width, height=args.height,
+                        full_page=not args.viewport_only, timeout=args.timeout,
+                        pages=args.pages, port=args.port)
     finally:
-        if browser is not None:
-            browser.close()
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)  # the session this script started
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
         if tmp_home is not None:
             shutil.rmtree(tmp_home, ignore_errors=True)
-    return 0
+    return 1 if any(s.get("exceptions") for s in shots) else 0
 
 
 if __name__ == "__main__":
