@@ -279,9 +279,11 @@ def sidebar(wh: d.Warehouse) -> None:
         opt = wh.sql(OPTIONS_SQL).iloc[0]
     except d.WarehouseError:
         return
-    sites = list(opt["sites"]) if opt["sites"] is not None else []
-    tumors = list(opt["tumor_types"]) if opt["tumor_types"] is not None else []
-    regimens = list(opt["regimen_classes"]) if opt["regimen_classes"] is not None else []
+    def listed(v) -> list[str]:  # NULL (no infusion at all) -> no option
+        return [] if v is None or (not hasattr(v, "__len__") and d.is_null(v)) else [str(x) for x in v]
+
+    sites, tumors, regimens = (listed(opt["sites"]), listed(opt["tumor_types"]),
+                               listed(opt["regimen_classes"]))
     st.markdown("**Filters**")
     _keep(SITE_KEY, [ALL_SITES] + sites)
     st.selectbox("Site", [ALL_SITES] + sites, key=SITE_KEY)
