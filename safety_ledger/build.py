@@ -11,14 +11,25 @@
 4. CHECKPOINT, close, fsync, `os.replace` onto the target: a reader holding the old
    file keeps reading the old file; a new reader gets the whole new one.
 
+Incremental build (`plan_build`): when the warehouse at the target was built by the same
+code (same fingerprint of this file, the SQL and DuckDB) from batches that are all still
+among the batches this build must show, the new file starts as a copy of it; only the
+batches committed since are exposed to `warehouse/sources.sql` (which appends them),
+`warehouse/incremental.sql` finds the records they can change, the per-record core
+models (`INCREMENTAL`) are recomputed for those records only, and every other model runs
+whole, as in a full replay.  Anything else (no previous file, another fingerprint, an
+as_of that leaves out a batch it holds, a WAL beside it) is a full replay.
+
 `warehouse/README.md` documents the semantics for analysts.
 """
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import math
 import os
 import re
+import shutil
 import time
 import uuid
 from contextlib import contextmanager
@@ -45,6 +56,35 @@ RAW_TABLES = ("submissions", "patients", "infusions", "reactions", "iraes", "ret
               "quarantine", "literature_drops", "literature")
 
 
+# DuckDB settings of the build's connection.  Memory: the target is a peak RSS under
+# 4 GB at 10 million events; DuckDB spills what does not fit to temp_directory.
+BUILD_MEMORY_LIMIT = os.environ.get("SAFETY_LEDGER_BUILD_MEMORY", "3GB")
+
+# After this many incremental builds in a row the next one is a full replay: it rewrites
+# the file whole (an incremental build deletes and appends rows; the file keeps the
+# space of deleted rows until their row groups are rewritten).
+MAX_INCREMENTAL_IN_A_ROW = 50
+
+# The per-record core models an incremental build recomputes only for the records in
+# scope: model -> (the scope table, from warehouse/incremental.sql, whose columns key the
+# model's rows; {relation the model reads: the scope it is read through}).  The model's
+# own SQL runs unchanged but for those relations, which it reads restricted to the
+# scope; its rows of those keys are deleted first.  Every model not named here (the
+# aggregates, the views, every mart) runs whole in both builds.
+INCREMENTAL: dict[str, tuple[str, dict[str, str]]] = {
+    "record_versions": ("scope_record", {"staging.stg_patients": "scope_patient",
+                                         "staging.stg_infusions": "scope_infusion",
+                                         "staging.stg_reactions": "scope_reaction",
+                                         "staging.stg_iraes": "scope_irae"}),
+    "patient_status": ("scope_patient", {"staging.stg_patients": "scope_patient"}),
+    "infusion_status": ("scope_infusion", {"staging.stg_infusions": "scope_infusion"}),
+    "reaction_status": ("scope_reaction", {"staging.stg_reactions": "scope_reaction"}),
+    "irae_status": ("scope_irae", {"staging.stg_iraes": "scope_irae"}),
+    "infusion_outcomes": ("scope_outcome", {"core.current_infusions": "scope_outcome"}),
+    "patient_rechallenge": ("scope_rechallenge", {"core.infusion_outcomes": "scope_rechallenge"}),
+}
+
+
 @dataclass
 class BuildSummary:
     path: Path
@@ -53,6 +93,9 @@ class BuildSummary:
     events: dict[str, int] = field(default_factory=dict)   # raw.<table> -> rows used
     marts: dict[str, int] = field(default_factory=dict)    # marts.<table> -> rows
     seconds: float = 0.0
+    mode: str = "full"          # "full" or "incremental"
+    reason: str = ""            # why a full replay, or what the incremental build added
+    new_batches: int = 0        # batches added by an incremental build
 
 
 # ---------------------------------------------------------------------------- sources
@@ -75,8 +118,9 @@ class _Landed:
     ignored_files: int  # events files of a batch with no ledger file (crash leftovers)
 
 
-def land(home: Home) -> _Landed:
-    """Find every events file of a committed batch (one whose ledger file exists).
+def land(home: Home, only: set[str] | None = None) -> _Landed:
+    """Find every events file of a committed batch (one whose ledger file exists); with
+    `only`, just those of these batches (the ledger files included).
 
     The as_of cut is not made here but in warehouse/sources.sql, from the ledger rows.
     """
@@ -97,6 +141,9 @@ def land(home: Home) -> _Landed:
         committed = [p for stem, p in files.items() if stem in commit_points[t]]
         ignored += len(files) - len(committed)
         tables[t] = committed
+    if only is not None:
+        tables = {t: [p for p in files if p.name[: -len(".parquet")] in only]
+                  for t, files in tables.items()}
     return _Landed(tables, ignored)
 
 
@@ -104,6 +151,7 @@ def _expose(con: duckdb.DuckDBPyConnection, name: str, files: list[Path]) -> Non
     """landed_<name>: the committed files, read by DuckDB itself (streamed, in parallel),
     with exactly the columns of the event schema; no file = an empty relation of it."""
     schema = _schema_of(name)
+    con.execute(f"DROP VIEW IF EXISTS landed_{name}")  # exposed before (an incremental build)
     if not files:
         con.register(f"landed_{name}", schema.empty_table())
         return
@@ -215,9 +263,13 @@ def _fsync_file(path: Path) -> None:
 
 
 def build(home: Home, as_of: datetime | None = None, out: Path | None = None,
-          progress: Callable[[str], None] = print) -> BuildSummary:
+          progress: Callable[[str], None] = print, incremental: bool = True) -> BuildSummary:
     """Build the warehouse from the committed events (as of `as_of`, if given) and
-    publish it at `out` (default `home.warehouse`) by an atomic rename."""
+    publish it at `out` (default `home.warehouse`) by an atomic rename.
+
+    With `incremental` (the default) the build starts from the warehouse already at the
+    target when `plan_build` finds that allowed, else it replays every event; the
+    progress says which it did and why (`BuildSummary.mode`, `.reason`)."""
     started = time.monotonic()
     as_of = _utc(as_of)
     built_at = datetime.now(timezone.utc)
@@ -230,10 +282,25 @@ def build(home: Home, as_of: datetime | None = None, out: Path | None = None,
             progress(f"removed {swept} temporary file(s) of an interrupted build")
         tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.building"
         tmp_wal = Path(f"{tmp}.wal")
+        spill = Path(f"{tmp}.spill")
         try:
-            con = duckdb.connect(str(tmp))
+            fingerprint = code_fingerprint()
+            landed = land(home)
+            con, new_batches = None, None
+            if incremental:
+                con, new_batches, why = plan_build(target, tmp, landed, as_of, fingerprint)
+            else:
+                why = "incremental build not asked for"
+            if con is None:
+                summary.mode, summary.reason = "full", why
+                con = duckdb.connect(str(tmp))
+            else:
+                summary.mode, summary.new_batches = "incremental", len(new_batches)
+                summary.reason = f"{len(new_batches)} batch(es) committed since the previous build"
             try:
-                _build_into(con, home, as_of, built_at, summary, progress)
+                _configure(con, spill)
+                _build_into(con, home, landed, as_of, built_at, summary, progress, new_batches)
+                _write_state(con, fingerprint, summary)
                 con.execute("CHECKPOINT")
             finally:
                 con.close()
@@ -249,9 +316,137 @@ def build(home: Home, as_of: datetime | None = None, out: Path | None = None,
         finally:
             tmp.unlink(missing_ok=True)
             tmp_wal.unlink(missing_ok=True)
+            shutil.rmtree(spill, ignore_errors=True)
     summary.seconds = time.monotonic() - started
-    progress(f"published {target} ({summary.seconds:.1f} s)")
+    progress(f"published {target} ({'incremental' if summary.mode == 'incremental' else 'full replay'}, "
+             f"{summary.seconds:.1f} s)")
     return summary
+
+
+def _configure(con: duckdb.DuckDBPyConnection, spill: Path) -> None:
+    """Threads: DuckDB's default (one per core).  Memory: BUILD_MEMORY_LIMIT, spilling
+    beside the file being built.  Insertion order: not kept where no ORDER BY asks for it
+    (every model that needs an order says ORDER BY), which lets DuckDB write in parallel."""
+    con.execute("SET memory_limit = ?", [BUILD_MEMORY_LIMIT])
+    con.execute("SET temp_directory = ?", [str(spill)])
+    con.execute("SET preserve_insertion_order = false")
+
+
+# ---------------------------------------------------------------------------- incremental
+
+
+def code_fingerprint() -> str:
+    """SHA-256 of everything a warehouse's content depends on besides the events: this
+    module, the event schema and UDFs, warehouse/*.sql, every transforms/**/*.sql (names
+    and text) and the DuckDB version.  A warehouse built under another fingerprint is
+    never the start of an incremental build."""
+    h = hashlib.sha256(f"duckdb {duckdb.__version__}\n".encode())
+    here = Path(__file__).resolve().parent
+    files = [Path(__file__).resolve(), here / "event_schema.py", here / "signals.py",
+             *sorted(WAREHOUSE_DIR.glob("*.sql")), *sorted(TRANSFORMS_DIR.rglob("*.sql"))]
+    for f in files:
+        h.update(f"{f.name}\n".encode())
+        h.update(f.read_bytes() if f.exists() else b"(missing)")
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def plan_build(target: Path, tmp: Path, landed: "_Landed", as_of: datetime | None,
+               fingerprint: str) -> tuple[duckdb.DuckDBPyConnection | None, set[str] | None, str]:
+    """Whether this build can start from the warehouse published at `target`.
+
+    Yes when: the file exists with no WAL beside it; its meta.build_state was written by
+    code with the same fingerprint, after fewer than MAX_INCREMENTAL_IN_A_ROW incremental
+    builds in a row; and every ledger row it holds (raw.submissions, raw.literature_drops)
+    is among the committed ledger rows this build must show (ingested at or before
+    as_of), unchanged.  Then `target` is copied to `tmp` and (connection on tmp, the
+    batch ids to add, "") is returned; else (None, None, why), with no copy left."""
+    if not target.exists():
+        return None, None, "no previous warehouse"
+    if Path(f"{target}.wal").exists():
+        return None, None, "a WAL beside the previous warehouse (it was opened read-write)"
+    shutil.copyfile(target, tmp)
+    con = duckdb.connect(str(tmp))
+    why = ""
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        try:
+            state = con.execute("SELECT fingerprint, incremental_builds FROM meta.build_state").fetchone()
+        except duckdb.Error:
+            state = None
+        if state is None:
+            why = "the previous warehouse has no build state"
+        elif state[0] != fingerprint:
+            why = "the transforms, the build or DuckDB changed since the previous build"
+        elif state[1] >= MAX_INCREMENTAL_IN_A_ROW:
+            why = f"{state[1]} incremental builds in a row: the file is rewritten whole"
+        else:
+            for name in ("submissions", "literature_drops"):
+                _expose(con, name, landed.files[name])
+            con.execute("SET VARIABLE as_of = ?::TIMESTAMPTZ", [as_of])
+            ledger = """SELECT '{n}' AS ledger, batch_id, ingested_at, status FROM {src}"""
+            wanted = " UNION ALL ".join(
+                ledger.format(n=n, src=f"landed_{n} WHERE getvariable('as_of') IS NULL "
+                                       "OR ingested_at <= getvariable('as_of')")
+                for n in ("submissions", "literature_drops"))
+            held = " UNION ALL ".join(ledger.format(n=n, src=f"raw.{n}")
+                                      for n in ("submissions", "literature_drops"))
+            gone = con.execute(f"SELECT count(*) FROM (FROM ({held}) EXCEPT ALL FROM ({wanted}))").fetchone()[0]
+            if gone:
+                why = (f"the previous warehouse holds {gone} batch(es) this build must not show "
+                       "(an earlier as_of, or a ledger row changed)")
+            else:
+                added = {r[0] for r in con.execute(
+                    f"SELECT batch_id FROM (FROM ({wanted}) EXCEPT ALL FROM ({held}))").fetchall()}
+                return con, added, ""
+    except Exception:
+        con.close()
+        tmp.unlink(missing_ok=True)
+        Path(f"{tmp}.wal").unlink(missing_ok=True)
+        raise
+    con.close()
+    tmp.unlink(missing_ok=True)
+    Path(f"{tmp}.wal").unlink(missing_ok=True)
+    return None, None, why
+
+
+def _scoped(con: duckdb.DuckDBPyConnection, m: Model) -> None:
+    """Recompute model m (a TABLE of INCREMENTAL) for the keys of its scope only: delete
+    its rows of those keys, then insert what its own SELECT gives when the relations it
+    reads through the scope are restricted to the scope's keys."""
+    scope, reads = INCREMENTAL[m.name]
+    code = _strip_comments(m.sql)
+    head = _CREATE.search(code)
+    if head is None or head.group(1).upper() != "TABLE":
+        raise ValueError(f"{m.path}: an incremental model must be a TABLE")
+    body = code[head.end():].strip().rstrip(";")
+    for relation, rel_scope in reads.items():
+        pattern = re.compile(rf"\b{re.escape(relation)}\b", re.I)
+        if not pattern.search(body):
+            raise ValueError(f"{m.path}: does not read {relation}, which INCREMENTAL scopes")
+        cols = ", ".join(d[0] for d in con.execute(f"SELECT * FROM {rel_scope} LIMIT 0").description)
+        view = f"scoped_{relation.replace('.', '_')}"
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS "
+                    f"SELECT x.* FROM {relation} AS x SEMI JOIN {rel_scope} USING ({cols})")
+        body = pattern.sub(view, body)
+    keys = [d[0] for d in con.execute(f"SELECT * FROM {scope} LIMIT 0").description]
+    match = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    con.execute(f"DELETE FROM {m.stage}.{m.name} AS t USING {scope} AS s WHERE {match}")
+    con.execute(f"INSERT INTO {m.stage}.{m.name} BY NAME SELECT * FROM ({body})")
+
+
+def _write_state(con: duckdb.DuckDBPyConnection, fingerprint: str, summary: BuildSummary) -> None:
+    """meta.build_state, one row: what the next build checks before starting from this file."""
+    before = 0
+    if summary.mode == "incremental":
+        before = con.execute("SELECT incremental_builds FROM meta.build_state").fetchone()[0]
+    con.execute("CREATE SCHEMA IF NOT EXISTS meta")
+    con.execute("""CREATE OR REPLACE TABLE meta.build_state AS
+                   SELECT ?::VARCHAR AS fingerprint, ?::VARCHAR AS mode, ?::VARCHAR AS reason,
+                          ?::TIMESTAMPTZ AS built_at, ?::TIMESTAMPTZ AS as_of,
+                          ?::BIGINT AS incremental_builds""",
+                [fingerprint, summary.mode, summary.reason, summary.built_at, summary.as_of,
+                 before + 1 if summary.mode == "incremental" else 0])
 
 
 @contextmanager
@@ -269,31 +464,47 @@ def _sweep_temporaries(target: Path) -> int:
     """Remove what a killed build left beside the target (call under the build lock)."""
     removed = 0
     for p in target.parent.glob(f".{target.name}.*.building*"):
-        p.unlink(missing_ok=True)
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
         removed += 1
     return removed
 
 
-def _build_into(con: duckdb.DuckDBPyConnection, home: Home, as_of: datetime | None,
-                built_at: datetime, summary: BuildSummary,
-                progress: Callable[[str], None]) -> None:
+def _build_into(con: duckdb.DuckDBPyConnection, home: Home, landed: _Landed,
+                as_of: datetime | None, built_at: datetime, summary: BuildSummary,
+                progress: Callable[[str], None], new_batches: set[str] | None = None) -> None:
+    """Run sources, macros and every model on `con`.  new_batches None: a full replay
+    into an empty file.  Else `con` holds a copy of the previous warehouse, and only the
+    files of these batches are read (INCREMENTAL)."""
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET VARIABLE as_of = ?::TIMESTAMPTZ", [as_of])
     con.execute("SET VARIABLE built_at = ?::TIMESTAMPTZ", [built_at])
     _register_udfs(con)
 
     # sources
-    landed = land(home)
-    for name, files in landed.files.items():
+    reading = landed if new_batches is None else _Landed(
+        land(home, only=new_batches).files, landed.ignored_files)
+    for name, files in reading.files.items():
         _expose(con, name, files)
     con.execute((WAREHOUSE_DIR / "sources.sql").read_text(encoding="utf-8"))
-    ledgers = {n: con.execute(f"SELECT count(*) FROM landed_{n}").fetchone()[0]
-               for n in ("submissions", "literature_drops")}
+    if new_batches is not None:
+        con.register("new_batches_list", pa.table({"batch_id": pa.array(sorted(new_batches), pa.string())}))
+        con.execute("CREATE OR REPLACE TEMP TABLE new_batches AS SELECT batch_id FROM new_batches_list")
+        con.unregister("new_batches_list")
+        con.execute((WAREHOUSE_DIR / "incremental.sql").read_text(encoding="utf-8"))
+    ledgers = {n: len(landed.files[n]) for n in ("submissions", "literature_drops")}
     for name in RAW_TABLES:
         summary.events[name] = con.execute(f"SELECT count(*) FROM raw.{name}").fetchone()[0]
     later = sum(ledgers[n] - summary.events[n] for n in ledgers)
     counts = ", ".join(f"{n} {summary.events[n]}" for n in RAW_TABLES)
-    notes = []
+    if new_batches is None:
+        notes = [f"full replay: {summary.reason}"]
+    else:
+        scopes = con.execute("SELECT count(*) FROM scope_record").fetchone()[0]
+        notes = [f"incremental: {len(new_batches)} batch(es) committed since the previous build "
+                 f"appended to a copy of it, {scopes} record(s) in scope"]
     if as_of is not None:
         notes.append(f"as of {as_of.isoformat()}: {later} later batch(es) left out")
     if landed.ignored_files:
@@ -307,7 +518,10 @@ def _build_into(con: duckdb.DuckDBPyConnection, home: Home, as_of: datetime | No
         models = model_order(read_models(stage))
         for m in models:
             try:
-                con.execute(m.sql)
+                if new_batches is not None and stage == "core" and m.name in INCREMENTAL:
+                    _scoped(con, m)
+                else:
+                    con.execute(m.sql)
             except duckdb.Error as e:
                 raise RuntimeError(f"model {stage}.{m.name} ({m.path}): {e}") from e
         if stage == "marts":

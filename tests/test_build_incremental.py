@@ -1,0 +1,274 @@
+"""Incremental build (issue 4 item 2): after each new batch, the warehouse built from the
+previous one (`build(home)`, which starts from the published file when it may) holds
+exactly what a full replay of the same batches holds (`build(home, incremental=False,
+out=...)`): every table and view of every schema, every row, every value, bit for bit;
+only `built_at` (marts.build_info) and the build's own bookkeeping (meta.build_state)
+may differ.
+
+The expected warehouse is the full replay, an independent computation: it reads every
+event again, runs no scope logic, and is what the rest of the suite checks against the
+contracts (tests/test_property.py against the plain-Python reference).
+
+Batches are written directly as committed events (tests/eventkit.py), so sequences are
+cheap: corrections (later and earlier recorded_at), corrections that move a reaction to
+another infusion and an infusion to another patient, retractions of patients (cascade),
+infusions and reactions, retractions before their record and of records never sent,
+children before their parents (late parents), re-sent duplicates, rejected batches,
+literature drops.  Every test also asserts that the incremental path was taken, so it
+cannot pass by falling back to a full replay.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from eventkit import (infusion, irae, patient, publication, reaction, retraction, write_batch,
+                      write_literature_drop)
+from safety_ledger import build as build_module
+from safety_ledger.build import build
+from safety_ledger.home import Home
+
+QUIET = dict(progress=lambda _: None)
+
+
+# ---------------------------------------------------------------------------- comparing
+
+
+def relations(con: duckdb.DuckDBPyConnection, db: str) -> list[tuple[str, str]]:
+    return [tuple(r) for r in con.execute(
+        "SELECT table_schema, table_name FROM information_schema.tables "
+        "WHERE table_catalog = ? AND table_schema <> 'meta' ORDER BY 1, 2", [db]).fetchall()]
+
+
+def differences(got: Path, want: Path) -> list[str]:
+    """Every difference between two warehouse files: the relations, their columns and
+    types, and their rows as multisets (EXCEPT ALL both ways; NULL matches NULL, doubles
+    must be equal exactly).  marts.build_info's built_at is left out."""
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"ATTACH '{got}' AS got (READ_ONLY)")
+        con.execute(f"ATTACH '{want}' AS want (READ_ONLY)")
+        out = []
+        rg, rw = relations(con, "got"), relations(con, "want")
+        if rg != rw:
+            out.append(f"relations differ: only incremental {sorted(set(rg) - set(rw))}, "
+                       f"only full {sorted(set(rw) - set(rg))}")
+        for schema, name in sorted(set(rg) & set(rw)):
+            cols = {db: con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_catalog = ? AND table_schema = ? AND table_name = ? "
+                "ORDER BY ordinal_position", [db, schema, name]).fetchall() for db in ("got", "want")}
+            if cols["got"] != cols["want"]:
+                out.append(f"{schema}.{name}: columns differ {cols}")
+                continue
+            keep = ", ".join(f'"{c}"' for c, _ in cols["want"] if (schema, name, c) != ("marts", "build_info", "built_at"))
+            for a, b in (("got", "want"), ("want", "got")):
+                extra = con.execute(f"SELECT {keep} FROM {a}.{schema}.{name} EXCEPT ALL "
+                                    f"SELECT {keep} FROM {b}.{schema}.{name}").fetchall()
+                if extra:
+                    out.append(f"{schema}.{name}: {len(extra)} row(s) only in {'incremental' if a == 'got' else 'full'}, "
+                               f"e.g. {extra[:2]}")
+        return out
+    finally:
+        con.close()
+
+
+def step(home: Home, tmp: Path, label: str, *, expect: str | None = None, **kwargs) -> build_module.BuildSummary:
+    """Build `home` incrementally (if allowed), then a full replay of the same batches
+    beside it, and assert they are the same warehouse."""
+    summary = build(home, **kwargs, **QUIET)
+    if expect is not None:
+        assert summary.mode == expect, (label, summary.mode, summary.reason)
+    full = build(home, incremental=False, out=tmp / f"full-{label}.duckdb",
+                 as_of=kwargs.get("as_of"), **QUIET)
+    assert full.mode == "full"
+    problems = differences(summary.path, full.path)
+    assert not problems, f"after {label} ({summary.mode}: {summary.reason}):\n" + "\n".join(problems)
+    assert summary.marts == full.marts and summary.events == full.events
+    full.path.unlink()
+    return summary
+
+
+# ---------------------------------------------------------------------------- scenarios
+
+
+def test_hand_written_sequence_equals_full_replay_after_every_batch(tmp_path):
+    home = Home(tmp_path / "home")
+    day = lambda d: f"2025-06-{d:02d}T00:00:00Z"
+    # 1: an orphan infusion (its patient comes later), a reaction before its infusion,
+    #    a retraction before its record, a patient with infusions, reactions and an irAE
+    write_batch(home, "b01", site_id="SITE-A", ingested_at=day(1),
+                patients=[patient("P1", first_dose_date="2025-01-05"),
+                          patient("P2", tumor_type="nsclc", first_dose_date="2025-01-02")],
+                infusions=[infusion("I1", "P1", cycle=1, started_at="2025-01-05T09:00:00+08:00"),
+                           infusion("I2", "P1", cycle=2, started_at="2025-01-26T09:00:00+08:00",
+                                    premedication=["dexamethasone"]),
+                           infusion("I3", "P2", cycle=1, started_at="2025-01-02T00:30:00+08:00",
+                                    combination=["paclitaxel", "carboplatin"]),
+                           infusion("I4", "P3", cycle=1, started_at="2025-01-03T09:00:00+08:00")],
+                reactions=[reaction("R1", "I1", grade=3), reaction("R2", "I3", grade=1),
+                           reaction("R9", "I9", grade=2)],
+                iraes=[irae("E1", "P1", onset_date="2025-02-03", grade=3)],
+                retractions=[retraction("reaction", "R7")])
+    summary = step(home, tmp_path, "b01", expect="full")
+    assert summary.reason == "no previous warehouse"
+    # 2: the late parent P3 (I4 stops being an orphan); a correction of I2 moving it to P2
+    write_batch(home, "b02", site_id="SITE-A", ingested_at=day(2),
+                patients=[patient("P3", tumor_type="hcc", first_dose_date="2025-01-03")],
+                infusions=[infusion("I2", "P2", cycle=2, started_at="2025-01-23T09:00:00+08:00",
+                                    recorded_at="2025-06-02T00:00:00Z")])
+    step(home, tmp_path, "b02", expect="incremental")
+    # 3: another site; a correction moving R1 from I1 to I2; an older correction of P1
+    #    (does not replace the current version); the retracted R7 arrives
+    write_batch(home, "b03", site_id="SITE-B", ingested_at=day(3),
+                patients=[patient("P1", tumor_type="gastric_gej", first_dose_date="2025-01-01")],
+                infusions=[infusion("I1", "P1", cycle=1, started_at="2025-01-01T09:00:00-05:00")],
+                reactions=[reaction("R1", "I1", grade=2)])
+    write_batch(home, "b04", site_id="SITE-A", ingested_at=day(4),
+                patients=[patient("P1", first_dose_date="2025-02-01", recorded_at="2025-05-01T00:00:00Z")],
+                reactions=[reaction("R1", "I2", grade=4, recorded_at="2025-06-04T00:00:00Z"),
+                           reaction("R7", "I3", grade=2)])
+    step(home, tmp_path, "b03-b04", expect="incremental")
+    # 5: a rejected batch (its events never count) and a literature drop
+    write_batch(home, "b05", site_id="SITE-A", ingested_at=day(5), status="rejected",
+                reason="bad manifest", patients=[patient("P4")])
+    write_literature_drop(home, "d01", [publication("PUB-1"), publication("PUB-2")], ingested_at=day(5))
+    step(home, tmp_path, "b05-d01", expect="incremental")
+    # 6: the parent I9 of the orphan R9 arrives; a re-sent duplicate of I3; a correction
+    #    dating I3 before the first dose (a data issue; its reactions are left out)
+    write_batch(home, "b06", site_id="SITE-A", ingested_at=day(6),
+                infusions=[infusion("I9", "P2", cycle=3, started_at="2025-02-13T09:00:00+08:00"),
+                           infusion("I3", "P2", cycle=1, started_at="2025-01-02T00:30:00+08:00",
+                                    combination=["paclitaxel", "carboplatin"])])
+    write_batch(home, "b07", site_id="SITE-A", ingested_at=day(7),
+                infusions=[infusion("I3", "P2", cycle=1, started_at="2025-01-01T09:00:00+08:00",
+                                    combination=["paclitaxel", "carboplatin"],
+                                    recorded_at="2025-06-07T00:00:00Z")])
+    step(home, tmp_path, "b06-b07", expect="incremental")
+    # 8: retractions: patient P2 (takes I2, I3, I9 and their reactions), the infusion I4,
+    #    a record never sent; a correction recorded after the retraction still does not count
+    write_batch(home, "b08", site_id="SITE-A", ingested_at=day(8),
+                retractions=[retraction("patient", "P2"), retraction("infusion", "I4"),
+                             retraction("irae", "E5")])
+    step(home, tmp_path, "b08", expect="incremental")
+    write_batch(home, "b09", site_id="SITE-A", ingested_at=day(9),
+                patients=[patient("P2", tumor_type="nsclc", recorded_at="2025-06-09T00:00:00Z")],
+                iraes=[irae("E2", "P3", onset_date="2025-01-31"), irae("E5", "P1")])
+    step(home, tmp_path, "b09", expect="incremental")
+    # nothing new: still incremental, still the same
+    step(home, tmp_path, "nothing-new", expect="incremental")
+
+
+def test_full_replay_whenever_the_previous_warehouse_cannot_be_the_start(tmp_path, monkeypatch):
+    home = Home(tmp_path / "home")
+    write_batch(home, "b1", ingested_at="2025-06-01T00:00:00Z", patients=[patient("P1")],
+                infusions=[infusion("I1", "P1")], reactions=[reaction("R1", "I1")])
+    write_batch(home, "b2", ingested_at="2025-06-03T00:00:00Z",
+                infusions=[infusion("I2", "P1", cycle=2, started_at="2025-01-31T09:00:00+08:00")])
+    step(home, tmp_path, "first", expect="full")
+    # an as_of earlier than a batch the previous warehouse holds: full
+    s = step(home, tmp_path, "as-of", expect="full", as_of=datetime(2025, 6, 2, tzinfo=timezone.utc))
+    assert "must not show" in s.reason
+    # from that earlier view, the next build without as_of only adds b2
+    s = step(home, tmp_path, "after-as-of", expect="incremental")
+    assert s.new_batches == 1
+    # a transform changed (here: a comment added to one model): full
+    transforms = tmp_path / "transforms"
+    shutil.copytree(build_module.TRANSFORMS_DIR, transforms)
+    model = transforms / "core" / "infusion_outcomes.sql"
+    model.write_text("-- changed\n" + model.read_text())
+    monkeypatch.setattr(build_module, "TRANSFORMS_DIR", transforms)
+    s = step(home, tmp_path, "transform-changed", expect="full")
+    assert "changed" in s.reason
+    monkeypatch.undo()
+    step(home, tmp_path, "back", expect="full")
+    step(home, tmp_path, "again", expect="incremental")
+    # someone opened the published file read-write (a WAL beside it): full
+    Path(f"{home.warehouse}.wal").write_bytes(b"")
+    s = step(home, tmp_path, "wal", expect="full")
+    assert "WAL" in s.reason
+    # the previous warehouse gone: full
+    home.warehouse.unlink()
+    step(home, tmp_path, "gone", expect="full")
+    # asked for a full replay
+    assert build(home, incremental=False, **QUIET).mode == "full"
+
+
+def test_equality_check_sees_a_difference(tmp_path):
+    """The comparison itself can fail: one changed value in one core table is found."""
+    home = Home(tmp_path / "home")
+    write_batch(home, "b1", patients=[patient("P1")], infusions=[infusion("I1", "P1")])
+    a = build(home, **QUIET).path
+    b = build(home, incremental=False, out=tmp_path / "b.duckdb", **QUIET).path
+    assert differences(a, b) == []
+    con = duckdb.connect(str(b))
+    con.execute("UPDATE core.infusion_status SET cycle = 2")
+    con.close()
+    assert any("core.infusion_status" in d for d in differences(a, b))
+
+
+# ---------------------------------------------------------------------------- random sequences
+
+SITES = ("SITE-A", "SITE-B")
+PATIENTS = ("P1", "P2", "P3", "P9")            # P9 only as a parent that is sent late or never
+INFUSIONS = ("I1", "I2", "I3", "I4", "I9")
+REACTIONS = ("R1", "R2", "R3")
+IRAES = ("E1", "E2")
+DAYS = ("2025-01-30", "2025-01-31", "2025-02-01", "2025-02-28", "2025-03-01")
+STARTS = ("2025-01-31T09:00:00+08:00", "2025-02-01T00:30:00+08:00", "2025-02-28T23:30:00+08:00",
+          "2025-03-01T09:00:00+08:00", "2025-01-30T23:30:00+08:00")
+RECORDED = ("2025-05-01T00:00:00Z", "2025-06-15T00:00:00Z", "2025-07-01T00:00:00Z", None)
+
+records = st.one_of(
+    st.builds(lambda k, t, d, r: ("patients", patient(k, tumor_type=t, first_dose_date=d, recorded_at=r)),
+              st.sampled_from(PATIENTS), st.sampled_from(("cervical", "nsclc", "hcc")),
+              st.sampled_from(DAYS), st.sampled_from(RECORDED)),
+    st.builds(lambda k, p, c, s, pre, comb, done, r: (
+                  "infusions", infusion(k, p, cycle=c, started_at=s, premedication=pre,
+                                        combination=comb, completed=done, recorded_at=r)),
+              st.sampled_from(INFUSIONS), st.sampled_from(PATIENTS), st.integers(1, 3),
+              st.sampled_from(STARTS), st.sampled_from(([], ["dexamethasone"])),
+              st.sampled_from(([], ["paclitaxel"], ["apatinib", "bevacizumab"])), st.booleans(),
+              st.sampled_from(RECORDED)),
+    st.builds(lambda k, i, g, r: ("reactions", reaction(k, i, grade=g, recorded_at=r)),
+              st.sampled_from(REACTIONS), st.sampled_from(INFUSIONS), st.integers(1, 4),
+              st.sampled_from(RECORDED)),
+    st.builds(lambda k, p, d, g, r: ("iraes", irae(k, p, onset_date=d, grade=g, recorded_at=r)),
+              st.sampled_from(IRAES), st.sampled_from(PATIENTS), st.sampled_from(DAYS),
+              st.integers(1, 3), st.sampled_from(RECORDED)),
+    st.builds(lambda t, k, r: ("retractions", retraction(t, k, recorded_at=r)),
+              st.sampled_from(("patient", "infusion", "reaction", "irae")),
+              st.sampled_from(PATIENTS[:2] + INFUSIONS[:2] + REACTIONS[:1] + IRAES[:1]),
+              st.sampled_from(RECORDED)),
+)
+batch = st.tuples(st.sampled_from(SITES), st.lists(records, min_size=1, max_size=8),
+                  st.sampled_from(("accepted",) * 5 + ("rejected",)), st.booleans())
+
+
+@settings(max_examples=int(os.environ.get("INCREMENTAL_EXAMPLES", "6")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.lists(batch, min_size=2, max_size=4), st.data())
+def test_random_batch_sequences_equal_full_replay(tmp_path_factory, batches, data):
+    tmp = tmp_path_factory.mktemp("seq")
+    home = Home(tmp / "home")
+    sent: list[tuple[str, str, dict]] = []
+    for n, (site, recs, status, resend) in enumerate(batches, start=1):
+        tables: dict[str, list[dict]] = {}
+        for table, rec in recs:
+            tables.setdefault(table, []).append(rec)
+            sent.append((site, table, rec))
+        if resend and sent:  # a duplicate: an earlier record sent again, same content
+            s, table, rec = data.draw(st.sampled_from(sent))
+            if s == site:
+                tables.setdefault(table, []).append(rec)
+        write_batch(home, f"b{n:02d}", site_id=site, status=status,
+                    ingested_at=f"2025-06-{n:02d}T00:00:00Z", **tables)
+        step(home, tmp, f"b{n:02d}", expect="full" if n == 1 else "incremental")
