@@ -23,6 +23,7 @@ PAGES = {
     "irae-trends": "views/irae_trends.py",
     "sites": "views/sites.py",
     "literature": "views/literature.py",
+    "case-timeline": "views/case_timeline.py",
 }
 TITLES = {
     "overview": "Overview",
@@ -31,6 +32,7 @@ TITLES = {
     "irae-trends": "irAE trends",
     "sites": "Sites and submissions",
     "literature": "Literature",
+    "case-timeline": "Case timeline",
 }
 
 # 95% Wilson score interval (z = 1.959964), written in SQL independently of the dashboard.
@@ -505,3 +507,28 @@ def test_a_rebuilt_warehouse_is_read_on_the_next_run(home):
     at.run()
     assert not at.exception
     assert "— 7 of 42 infusions" in texts(at)
+
+
+def test_one_connection_per_file_identity_and_the_replaced_one_is_closed(home):
+    """The dashboard keeps one read-only connection per (path, inode, mtime, size): the same
+    object for the same file, a new one for a rebuilt file, and the old one closed."""
+    from dashboard import data as dd
+
+    path = write_warehouse(warehouse_file(home))
+    sig1 = dd._signature(path)
+    first = dd._connection(str(path), sig1)
+    assert dd._connection(str(path), sig1) is first
+    assert first.query("select count(*) as n from marts.reaction_rate_by_site")["n"][0] == 2
+    more = [("SITE-A", 30, 7, 2, 9, 4.5, 7 / 4.5, 0, 10, False), BY_SITE[1],
+            ("SITE-C", 1, 0, 0, 1, 0.1, 0.0, 0, 1, False)]
+    write_warehouse(path, by_site=more)  # replaced by rename, as the build does
+    sig2 = dd._signature(path)
+    assert sig2 != sig1
+    second = dd._connection(str(path), sig2)
+    assert second is not first and first.closed and not second.closed
+    assert second.query("select count(*) as n from marts.reaction_rate_by_site")["n"][0] == 3
+    with pytest.raises(duckdb.Error):
+        first.query("select 1")
+    # a read-only connection: the file cannot be written through it
+    with pytest.raises(duckdb.Error):
+        second.query("create table marts.x (a int)")
