@@ -260,7 +260,7 @@ def _svg(chart) -> str:
     return svg[svg.index("<svg"):]
 
 
-def interval_chart(rows: list[dict], *, group_title: str, rate_title: str, vertical: bool = False,
+def interval_chart(rows: list[dict], *, group_title: str | None, rate_title: str, vertical: bool = False,
                    reference: float | None = None, colour: dict[str, str] | None = None,
                    colour_title: str = "Funnel (99.8%)"):
     """Point estimate and its 95% CI as an error bar per group; rows carry label, rate, lo,
@@ -301,7 +301,7 @@ def interval_chart(rows: list[dict], *, group_title: str, rate_title: str, verti
     return alt.layer(*layers).properties(**size)
 
 
-def stacked_bars(rows: list[dict], *, x: str, x_title: str, y_title: str, colour_title: str,
+def stacked_bars(rows: list[dict], *, x: str, x_title: str | None, y_title: str, colour_title: str,
                  order: list[str], colours: dict[str, str] | None = None, horizontal: bool = False):
     """rows: {x, colour, value}."""
     import altair as alt
@@ -576,7 +576,7 @@ def _rechallenge(db: _Reader, figures: dict) -> Section:
         tiers = [{"x": group(r), "colour": t, "value": as_int(r[t]), "rank": i}
                  for r in done for i, t in enumerate(TIER_COLOURS)]
         s.charts.append(("Outcome tiers of rechallenged patients by protocol × premedication × index "
-                         "grade band", _svg(stacked_bars(tiers, x="x", x_title="Rechallenge group",
+                         "grade band", _svg(stacked_bars(tiers, x="x", x_title=None,
                                                          y_title="Rechallenged patients", colour_title="Outcome",
                                                          order=[group(r) for r in done], colours=TIER_COLOURS,
                                                          horizontal=True))))
@@ -586,7 +586,7 @@ def _rechallenge(db: _Reader, figures: dict) -> Section:
             rate, lo, hi = wilson(k, n)
             points.append({"label": f"{group(r)} ({k}/{n})", "rate": rate, "lo": lo, "hi": hi, "colour": ""})
         s.charts.append(("Rechallenge success rate, 95% Wilson intervals (successes/rechallenged)",
-                         _svg(interval_chart(points, group_title="Rechallenge group",
+                         _svg(interval_chart(points, group_title=None,
                                              rate_title="Rechallenge success"))))
     body = []
     for r in rows:
@@ -697,7 +697,7 @@ def _signals(db: _Reader, figures: dict) -> Section:
                                "rate": rate, "lo": lo, "hi": hi, "colour": arm})
     if points:
         s.charts.append(("Reaction rate with and without premedication by cycle, 95% Wilson intervals",
-                         _svg(interval_chart(points, group_title="Cycle and arm", rate_title="Reaction rate",
+                         _svg(interval_chart(points, group_title=None, rate_title="Reaction rate",
                                              colour={"premedicated": "#6a3d9a", "not premedicated": "#ff7f00"},
                                              colour_title="Premedication"))))
     s.tables.append(("Premedication by cycle", Table(
@@ -740,7 +740,7 @@ def _onset(db: _Reader, figures: dict) -> Section | None:
             frame = pd.DataFrame([{"group": f"{r['term']} · grade {r['grade']} (n={as_int(r.get('reactions'))})",
                                    **{c: r[c] for c in box - {"term", "grade"}}} for r in rows])
             order = list(frame["group"])
-            base = alt.Chart(frame).encode(y=alt.Y("group:N", sort=order, title="Term · grade",
+            base = alt.Chart(frame).encode(y=alt.Y("group:N", sort=order, title=None,
                                                    axis=alt.Axis(labelLimit=260)))
             chart = alt.layer(
                 base.mark_rule(color="#777").encode(x=alt.X("min_onset_min:Q", title="Minutes from infusion start to onset"),
@@ -757,7 +757,7 @@ def _onset(db: _Reader, figures: dict) -> Section | None:
                      "value": as_int(r["events"]), "rank": as_int(r["grade"])} for r in rows]
             order = sorted({b["x"] for b in bars})
             s.charts.append(("Grade distribution of reactions by term and of irAEs by category (events)",
-                             _svg(stacked_bars(bars, x="x", x_title="Term or category", y_title="Events",
+                             _svg(stacked_bars(bars, x="x", x_title=None, y_title="Events",
                                                colour_title="CTCAE grade", order=order, horizontal=True,
                                                colours={f"grade {g}": c for g, c in zip(
                                                    range(1, 6), ["#fee391", "#fec44f", "#fe9929", "#d95f0e", "#993404"])}))))
