@@ -52,10 +52,16 @@ def committed_files(home: Home, table: str, ledger: str = "submissions") -> list
 
 
 def versions(home: Home, table: str, site_id: str | None, key_columns: list[str],
-             ledger: str = "submissions") -> dict[tuple, str]:
+             ledger: str = "submissions", ledger_rows: list[dict] | None = None) -> dict[tuple, str]:
     """(key..., recorded_at in microseconds since the epoch) -> content_hash of every
-    committed event of a site (or of all sites)."""
-    files = committed_files(home, table, ledger)
+    committed event of a site (or of all sites). `ledger_rows`, when the caller holds the
+    ledger already, saves reading it again and narrows the files to the site's batches."""
+    if ledger_rows is None:
+        files = committed_files(home, table, ledger)
+    else:
+        batches = {r["batch_id"] for r in ledger_rows if r.get("status", "accepted") == "accepted"
+                   and (site_id is None or r.get("site_id") == site_id)}
+        files = [str(p) for p in (table_dir(home, table) / f"{b}.parquet" for b in sorted(batches)) if p.exists()]
     if not files:
         return {}
     cols = ", ".join(key_columns)
@@ -105,7 +111,8 @@ class BatchWriter:
             tmp.unlink(missing_ok=True)
         self._open.clear()
 
-    def commit(self, ledger_row: dict) -> None:
+    def commit(self, ledger_row: dict) -> dict:
+        """Publish the batch; returns the ledger row as written."""
         outputs = {}
         for target, (tmp, writer) in self._open.items():
             writer.close()
@@ -118,9 +125,10 @@ class BatchWriter:
         self._open.clear()
         fault_point("before_ledger")
         schema = event_schema.SUBMISSIONS if self.ledger == "submissions" else event_schema.LITERATURE_DROPS
-        write_table(table_dir(self.home, LEDGERS[self.ledger]) / f"{self.batch_id}.parquet",
-                    pa.Table.from_pylist([dict(ledger_row, outputs_json=json.dumps(outputs, sort_keys=True))],
-                                         schema=schema))
+        row = pa.Table.from_pylist([dict(ledger_row, outputs_json=json.dumps(outputs, sort_keys=True))],
+                                   schema=schema)
+        write_table(table_dir(self.home, LEDGERS[self.ledger]) / f"{self.batch_id}.parquet", row)
+        return row.to_pylist()[0]
 
 
 def sweep_temporaries(home: Home) -> int:

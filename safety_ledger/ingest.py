@@ -2,25 +2,28 @@
 
 For each complete submission (one with manifest.json) not yet ingested:
   1. folder names and manifest checked; a failure rejects the submission whole;
-  2. each CSV streamed in chunks; patient_ref pseudonymized at once (nothing after this
+  2. each CSV read in chunks; patient_ref pseudonymized at once (nothing after this
      sees it); a header that breaks the contract quarantines every row of its file;
-  3. the file's GX suite run; a row that breaks a rule is quarantined with the rules;
+  3. the GX suites run, once per file type over a whole wave of submissions (GX's cost
+     is mostly per run); a row that breaks a rule is quarantined with the rules;
   4. each valid row compared with the site's history by (key, recorded_at):
      same content -> counted duplicate, other content -> quarantined conflict;
-  5. the batch committed (events, quarantine, then the ledger row).
+  5. the batch committed (events, quarantine, then the ledger row), one per submission.
 Every data row ends as exactly one of: event, duplicate, quarantined.
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import contract, event_schema, event_store
 from .csv_reader import Chunk, FileRejected, HeaderError, read_chunks, read_raw
@@ -29,6 +32,9 @@ from .manifest import SubmissionRejected, check_names, load_manifest
 from .pseudonym import Pseudonymizer, load_key
 
 Progress = Callable[[str], None]
+
+if TYPE_CHECKING:
+    from .validation import Parsed
 
 
 @dataclass
@@ -95,9 +101,9 @@ def _event_column(kind: str, cells: pd.Series, typed: pd.Series) -> pa.Array:
         return pa.array(typed.dt.as_unit("us"), type=event_schema.TS)
     if kind == "bool":
         return pa.array(cells == "true", type=pa.bool_())
-    if kind == "list":
-        return pa.array([[] if v is None else v.split(";") for v in cells.astype(object).where(cells.notna(), None)],
-                        type=event_schema.STR_LIST)
+    if kind == "list":  # an empty cell is an empty list
+        split = pc.split_pattern(pa.array(cells, type=pa.string()), ";").cast(event_schema.STR_LIST)
+        return pc.fill_null(split, pa.scalar([], type=event_schema.STR_LIST))
     return pa.array(cells.astype(object).where(cells.notna(), None), type=pa.string())
 
 
@@ -138,7 +144,9 @@ def pseudonymize_cells(spec: contract.FileSpec, site_id: str, chunk: Chunk, pseu
     record_type is unreadable: we cannot tell, so we protect it)."""
     cols = chunk.columns
     if "patient_ref" in cols:
-        cols["patient_ref"] = [pseudo(site_id, v) for v in cols["patient_ref"]]
+        # a patient has many rows in a chunk: one HMAC per distinct reference
+        mapped = {v: pseudo(site_id, v) for v in set(cols["patient_ref"])}
+        cols["patient_ref"] = [mapped[v] for v in cols["patient_ref"]]
     if spec.file == "retractions.csv":
         cols["ref"] = [ref if kind in NOT_PATIENT else pseudo(site_id, ref)
                        for kind, ref in zip(cols["record_type"], cols["ref"])]
@@ -187,17 +195,61 @@ def _violation_reason(cells: dict, violations) -> str:
     return "; ".join(parts)
 
 
-def ingest_file(home: Home, spec: contract.FileSpec, chunk: Chunk, run_name: str, lineage: dict,
-                seen: dict[tuple, str], quarantine: Quarantine) -> tuple[pa.Table, FileCounts]:
-    """Validate one chunk of a file and sort each row into event, duplicate or quarantine."""
-    from .validation import frame_for, validate  # GX is slow to import: only when there is work
+WAVE_BYTES = 64 * 2**20  # CSV bytes of the submissions whose rows one GX run per file type validates
 
+
+@dataclass
+class Part:
+    """One chunk of one file, pseudonymized and parsed, then given its verdict: the rules
+    each of its rows broke (row number -> violations; rows with none are absent)."""
+    spec: contract.FileSpec
+    chunk: Chunk
+    parsed: "Parsed"
+    broken: dict[int, list] | None = None
+
+
+def read_parts(spec: contract.FileSpec, path: Path, site_id: str | None,
+               pseudo: Pseudonymizer | None) -> Iterator[Part]:
+    """The file's rows chunk by chunk, patient_ref pseudonymized before anything reads
+    them. Raises HeaderError before the first chunk, FileRejected part-way."""
+    from .validation import frame_for  # GX is slow to import: only when there is work
+
+    for rows in read_chunks(path, spec.column_names):
+        if pseudo is not None:
+            pseudonymize_cells(spec, site_id, rows, pseudo)
+        yield Part(spec, rows, frame_for(spec, rows.numbers, rows.columns))
+
+
+def judge(home: Home, parts: list[Part], run_name: str) -> None:
+    """Validate the rows of many parts with one GX run per file type (GX's cost is mostly
+    per run, not per row), and hand each part the rules its own rows broke."""
+    from .validation import validate
+
+    by_file: dict[str, list[Part]] = {}
+    for part in parts:
+        by_file.setdefault(part.spec.file, []).append(part)
+    for group in by_file.values():
+        frame = pd.concat([p.parsed.frame for p in group], ignore_index=True)
+        frame.index.name = "row_in_run"
+        broken = validate(home, group[0].spec, frame, run_name)
+        starts = [0]
+        for p in group:
+            p.broken = {}
+            starts.append(starts[-1] + len(p.parsed.frame))
+        for position, violations in broken.items():
+            i = bisect.bisect_right(starts, position) - 1
+            part = group[i]
+            part.broken[int(part.parsed.frame.index[position - starts[i]])] = violations
+
+
+def sort_rows(part: Part, lineage: dict, seen: dict[tuple, str],
+              quarantine: Quarantine) -> tuple[pa.Table, FileCounts]:
+    """Sort each row of a judged part into event, duplicate or quarantine."""
+    spec, chunk, parsed, broken = part.spec, part.chunk, part.parsed, part.broken
     counts = FileCounts(rows=chunk.size)
     table = event_schema.TABLE_OF_FILE[spec.file]
     for r in chunk.misshapen:
         quarantine.add(spec.file, r.number, r.cells, [f"{table}.row.shape"], f"{r.shape_error}: check quoting of this row")
-    parsed = frame_for(spec, chunk.numbers, chunk.columns)
-    broken = validate(home, spec, parsed.frame, run_name)
     position = {n: i for i, n in enumerate(chunk.numbers)}
     for number, violations in sorted(broken.items()):
         cells = chunk.cells(position[number])
@@ -237,8 +289,26 @@ def ingest_file(home: Home, spec: contract.FileSpec, chunk: Chunk, run_name: str
     return pa.table([events[f.name] for f in schema], schema=schema), counts
 
 
-def ingest_submission(home: Home, folder: Path, pseudo: Pseudonymizer, ledger: list[dict],
-                      progress: Progress = print) -> SubmissionReport:
+@dataclass
+class Opened:
+    """A submission on its way in: its checks done, its rows read (`parts`, per file: the
+    judged parts, or the HeaderError that spoils the file) or left to stream (None)."""
+    folder: Path
+    report: SubmissionReport
+    manifest: object | None
+    ingested_at: datetime
+    parts: dict[str, list[Part] | HeaderError] | None = None
+
+    @property
+    def csv_bytes(self) -> int:
+        if self.manifest is None:
+            return 0
+        return sum((self.folder / f).stat().st_size for f in self.manifest.files if (self.folder / f).is_file())
+
+
+def open_submission(folder: Path, ledger: list[dict]) -> Opened:
+    """Folder names and manifest checked, and whether it was ingested before: the report
+    is final when its status is `skipped`, or when the submission_id was reused."""
     site_id, submission_id = folder.parent.name, folder.name
     report = SubmissionReport(site_id, submission_id, "rejected")
     ingested_at = datetime.now(timezone.utc)
@@ -256,30 +326,61 @@ def ingest_submission(home: Home, folder: Path, pseudo: Pseudonymizer, ledger: l
         identity = manifest.sha256
     except SubmissionRejected as e:
         report.reason, report.rule = e.message, e.rule
-    batch_id = batch_id_of(site_id, submission_id, identity)
-    report.batch_id = batch_id
+    report.batch_id = batch_id_of(site_id, submission_id, identity)
+    opened = Opened(folder, report, manifest, ingested_at)
     previous = [r for r in ledger if r["site_id"] == site_id and r["submission_id"] == submission_id]
-    if any(r["batch_id"] == batch_id for r in previous):
-        done = next(r for r in previous if r["batch_id"] == batch_id)
+    done = next((r for r in previous if r["batch_id"] == report.batch_id), None)
+    if done is not None:
         report.status, report.reason = "skipped", f"already ingested ({done['status']}) on {done['ingested_at']:%Y-%m-%d %H:%M} UTC"
-        return report
-    if any(r["status"] == "accepted" for r in previous):
+    elif any(r["status"] == "accepted" for r in previous):
         report.rule = "submission.id_reused"
         report.reason = ("this submission_id was already accepted with other content; a submission never "
                          "changes: send the new files under a new submission_id")
-        return report  # not recorded: the accepted one stays the record of this id
+    return opened
 
+
+def is_final(opened: Opened) -> bool:
+    """Nothing to write: skipped, or an id reused (not recorded: the accepted one stays
+    the record of this id)."""
+    return opened.report.status == "skipped" or opened.report.rule == "submission.id_reused"
+
+
+def read_submission(opened: Opened, pseudo: Pseudonymizer) -> None:
+    """Read and parse every file of a submission into parts (held in memory until judged);
+    an encoding or syntax error rejects the submission here, before anything is written."""
+    site_id = opened.report.site_id
+    opened.parts = {}
+    try:
+        for spec in contract.FILES.values():
+            if spec.file in opened.manifest.files:
+                try:
+                    opened.parts[spec.file] = list(read_parts(spec, opened.folder / spec.file, site_id, pseudo))
+                except HeaderError as e:
+                    opened.parts[spec.file] = e
+    except FileRejected as e:
+        opened.report.reason, opened.report.rule = e.message, e.rule
+        opened.manifest, opened.parts = None, None
+
+
+def finish_submission(home: Home, opened: Opened, pseudo: Pseudonymizer, ledger: list[dict],
+                      progress: Progress = print) -> SubmissionReport:
+    """Write the submission's events, duplicates' counts and quarantine, then its ledger row
+    (appended to `ledger` too). Parts not read yet are streamed and judged chunk by chunk."""
+    report, manifest = opened.report, opened.manifest
+    site_id, submission_id, batch_id = report.site_id, report.submission_id, report.batch_id
     files: dict[str, FileCounts] = {}
-    quarantine = Quarantine(batch_id, site_id, submission_id, ingested_at)
+    quarantine = Quarantine(batch_id, site_id, submission_id, opened.ingested_at)
     with event_store.BatchWriter(home, batch_id) as writer:
         if manifest is not None:
             lineage = dict(batch_id=batch_id, site_id=site_id, submission_id=submission_id,
-                           ingested_at=ingested_at)
+                           ingested_at=opened.ingested_at)
             try:
                 for spec in contract.FILES.values():
                     if spec.file in manifest.files:
-                        files[spec.file] = ingest_csv(home, spec, folder / spec.file, f"{site_id}__{submission_id}",
-                                                      lineage, quarantine, writer, pseudo, progress)
+                        read = opened.parts.get(spec.file) if opened.parts is not None else None
+                        files[spec.file] = ingest_csv(home, spec, opened.folder / spec.file,
+                                                      f"{site_id}__{submission_id}", lineage, quarantine, writer,
+                                                      pseudo, progress, ledger, read)
                 report.status = "accepted"
             except FileRejected as e:
                 report.reason, report.rule = e.message, e.rule
@@ -292,39 +393,43 @@ def ingest_submission(home: Home, folder: Path, pseudo: Pseudonymizer, ledger: l
             report.quarantined += c.quarantined
         report.files = files
         assert report.rows == report.events + report.duplicates + report.quarantined
-        writer.commit({
+        ledger.append(writer.commit({
             "batch_id": batch_id, "site_id": site_id, "submission_id": submission_id,
             "manifest_sha256": manifest.sha256 if manifest else None,
-            "exported_at": manifest.exported_at if manifest else None, "ingested_at": ingested_at,
+            "exported_at": manifest.exported_at if manifest else None, "ingested_at": opened.ingested_at,
             "status": report.status, "reason": report.reason, "rule": report.rule,
             "rows": report.rows, "events": report.events, "duplicates": report.duplicates,
             "quarantined": report.quarantined,
-            "files_json": json.dumps({k: asdict(v) for k, v in files.items()}, sort_keys=True)})
+            "files_json": json.dumps({k: asdict(v) for k, v in files.items()}, sort_keys=True)}))
     return report
 
 
 def ingest_csv(home: Home, spec: contract.FileSpec, path: Path, run_name: str, lineage: dict,
                quarantine: Quarantine, writer: event_store.BatchWriter, pseudo: Pseudonymizer | None,
-               progress: Progress) -> FileCounts:
-    """Stream one CSV through validation into the batch, chunk by chunk."""
+               progress: Progress, ledger: list[dict] | None = None,
+               read: list[Part] | HeaderError | None = None) -> FileCounts:
+    """One CSV into the batch: its parts already read and judged (`read`), or streamed
+    from the file and judged chunk by chunk."""
     table = event_schema.TABLE_OF_FILE[spec.file]
     site_id = lineage.get("site_id")
     seen = event_store.versions(home, table, site_id, key_columns(spec),
-                                ledger="submissions" if site_id is not None else "literature")
+                                ledger="submissions" if site_id is not None else "literature", ledger_rows=ledger)
     counts = FileCounts()
+    where = f"{run_name.replace('__', '/')} {spec.file}"
     try:
-        for part, rows in enumerate(read_chunks(path, spec.column_names)):
-            if pseudo is not None:
-                pseudonymize_cells(spec, site_id, rows, pseudo)
-            name = run_name if part == 0 else f"{run_name}__part{part + 1}"
-            events, c = ingest_file(home, spec, rows, name, lineage, seen, quarantine)
+        if isinstance(read, HeaderError):
+            raise read
+        for part in read if read is not None else read_parts(spec, path, site_id, pseudo):
+            if part.broken is None:
+                judge(home, [part], run_name if counts.rows == 0 else f"{run_name}__row{counts.rows + 1}")
+            events, c = sort_rows(part, lineage, seen, quarantine)
             writer.events(table, events)
             writer.quarantine(quarantine.drain())
             counts.add(c)
-            progress(f"  {run_name.replace('__', '/')} {spec.file}: {counts.rows} rows read")
+            progress(f"  {where}: {counts.rows} rows read")
     except HeaderError as e:
         counts = quarantine_whole_file(spec, path, e, site_id, quarantine, writer, pseudo)
-        progress(f"  {run_name.replace('__', '/')} {spec.file}: {e.message}; its {counts.rows} rows quarantined")
+        progress(f"  {where}: {e.message}; its {counts.rows} rows quarantined")
     return counts
 
 
@@ -377,25 +482,54 @@ def complete_submissions(landing: Path) -> tuple[list[Path], list[Path]]:
 
 
 def ingest_landing(home: Home, landing: Path | None = None, progress: Progress = print) -> list[SubmissionReport]:
-    """Ingest every complete, not yet ingested submission under the landing area."""
+    """Ingest every complete, not yet ingested submission under the landing area.
+
+    Submissions go in waves of up to WAVE_BYTES of CSV: a wave's files are read, then each
+    file type's rows are validated in one GX run, then each submission is sorted and
+    committed in landing order (so a site's later submission is compared with its earlier
+    one). A submission larger than a wave is streamed alone, chunk by chunk."""
     home.ensure()
     landing = Path(landing) if landing else home.landing
-    reports = []
+    reports: dict[int, SubmissionReport] = {}
     with event_store.ingest_lock(home, progress):
         pseudo = Pseudonymizer(load_key(home.key_file))
         ledger = event_store.read_ledger(home)
         complete, waiting = complete_submissions(landing)
-        for folder in waiting:
-            reports.append(SubmissionReport(folder.parent.name, folder.name, "waiting",
-                                            reason="no manifest.json yet: the site is still writing it"))
-        for i, folder in enumerate(complete, start=1):
-            progress(f"[{i}/{len(complete)}] {folder.parent.name}/{folder.name}")
-            report = ingest_submission(home, folder, pseudo, ledger, progress)
-            if report.status in ("accepted", "rejected") and report.rule != "submission.id_reused":
-                ledger = event_store.read_ledger(home)
-            progress(report.line())
-            reports.append(report)
-        if any(r.status == "accepted" for r in reports):
+        wave: list[tuple[int, Opened]] = []
+
+        def run_wave() -> None:
+            readable = [o for _, o in wave if o.manifest is not None]
+            if len(readable) > 1 or (readable and readable[0].csv_bytes <= WAVE_BYTES):
+                for o in readable:
+                    read_submission(o, pseudo)
+                parts = [p for o in readable for read in (o.parts or {}).values()
+                         if not isinstance(read, HeaderError) for p in read]
+                if parts:
+                    first = readable[0].report
+                    progress(f"validating {sum(p.chunk.size for p in parts)} rows of {len(readable)} "
+                             "submission(s) with the GX suites")
+                    judge(home, parts, f"{first.site_id}__{first.submission_id}"
+                          + (f"__and_{len(readable) - 1}_more" if len(readable) > 1 else ""))
+            for i, o in wave:
+                reports[i] = finish_submission(home, o, pseudo, ledger, progress)
+                progress(reports[i].line())
+            wave.clear()
+
+        for i, folder in enumerate(complete):
+            progress(f"[{i + 1}/{len(complete)}] {folder.parent.name}/{folder.name}")
+            opened = open_submission(folder, ledger)
+            if is_final(opened):
+                reports[i] = opened.report
+                progress(opened.report.line())
+                continue
+            if wave and sum(o.csv_bytes for _, o in wave) + opened.csv_bytes > WAVE_BYTES:
+                run_wave()
+            wave.append((i, opened))
+        run_wave()
+        ordered = [SubmissionReport(f.parent.name, f.name, "waiting",
+                                    reason="no manifest.json yet: the site is still writing it") for f in waiting]
+        ordered += [reports[i] for i in sorted(reports)]
+        if any(r.status == "accepted" for r in ordered):
             from .validation import build_data_docs
             progress(f"GX Data Docs: {build_data_docs(home)}")
-    return reports
+    return ordered

@@ -72,7 +72,9 @@ def frame_for(spec: contract.FileSpec, numbers: list[int], columns: dict[str, li
         if c.kind in suites.TYPE_WORDS:
             data[f"{c.name}__parses"] = (cells[c.name].isna() | typed[c.name].notna()).astype(bool)
         if c.min is not None or c.max is not None:
-            data[f"{c.name}__value"] = typed[c.name]
+            # plain float64 (NaN where absent): GX compares a numpy column vectorized,
+            # a nullable one value by value in Python
+            data[f"{c.name}__value"] = typed[c.name].astype("float64")
     for a, b in spec.not_after:
         ka, kb = spec.column(a).kind, spec.column(b).kind
         if "date" in (ka, kb):
@@ -152,7 +154,7 @@ def _checkpoint(root: str, spec: contract.FileSpec):
 
 
 def validate(home: Home, spec: contract.FileSpec, frame: pd.DataFrame, run_name: str) -> dict[int, list[Violation]]:
-    """Row number -> the rules that row broke (rows with none are absent)."""
+    """Frame index -> the rules that row broke (rows with none are absent)."""
     if frame.empty:
         return {}
     from great_expectations.core.run_identifier import RunIdentifier
@@ -170,7 +172,7 @@ def validate(home: Home, spec: contract.FileSpec, frame: pd.DataFrame, run_name:
                 continue
             meta = r.expectation_config.meta
             for idx in r.result.get("unexpected_index_list") or []:
-                # the frame's index is the row number; GX names it when the index is named
-                number = int(idx["source_row"]) if isinstance(idx, dict) else int(idx)
+                # the frame's index (GX gives it as {name: value} when the index is named)
+                number = int(idx[frame.index.name]) if isinstance(idx, dict) else int(idx)
                 broken.setdefault(number, []).append(Violation(meta["rule"], meta["explain"]))
     return broken

@@ -1,0 +1,133 @@
+"""Ingestion in waves: many submissions' rows validated by one GX run per file type.
+
+The same landing is ingested twice: once as a single wave, and once with waves so small
+that every submission is streamed alone and every chunk of 40 rows judged by its own GX run.
+Both must agree with the generator's own account of what it wrote (rows, events,
+duplicates, each invalid row's rule) and with each other, event for event.  The
+generator's duplicates are re-sent rows of a site's earlier submission: they are only
+recognised if a wave commits a site's submissions in order, each seeing the one before.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pyarrow.parquet as pq
+import pytest
+
+from safety_ledger import csv_reader, generator, ingest, validation
+from safety_ledger.home import Home
+from safety_ledger.manifest import file_sha256
+
+# lineage columns that differ between two ingests of the same input by design
+VOLATILE = {"ingested_at"}
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory):
+    out = tmp_path_factory.mktemp("landing")
+    summary = generator.generate(out, sites=2, patients=40, seed=11, submissions_per_site=2,
+                                 duplicate_rate=0.05, correction_rate=0.05, retraction_rate=0.05,
+                                 late_parent_rate=0.3, invalid_rate=0.1, progress=None)
+    return out, summary
+
+
+def _ingest(home_dir, landing_dir, monkeypatch, wave_bytes=None, chunk_rows=None):
+    """Ingest a copy of `landing_dir`; returns the home, the reports and every GX run as
+    (file, rows validated)."""
+    if wave_bytes is not None:
+        monkeypatch.setattr(ingest, "WAVE_BYTES", wave_bytes)
+    if chunk_rows is not None:
+        real_reader = csv_reader.read_chunks
+        monkeypatch.setattr(ingest, "read_chunks", lambda path, columns: real_reader(path, columns, size=chunk_rows))
+    monkeypatch.setenv("SAFETY_LEDGER_SECRET", "waves-test-key")  # the same pseudonyms in every home
+    runs = []
+    real = validation.validate
+
+    def counting(home, spec, frame, run_name):
+        runs.append((spec.file, len(frame)))
+        return real(home, spec, frame, run_name)
+
+    monkeypatch.setattr(validation, "validate", counting)
+    home = Home(home_dir).ensure()
+    shutil.copytree(landing_dir, home.landing, dirs_exist_ok=True)
+    reports = ingest.ingest_landing(home, progress=lambda _m: None)
+    monkeypatch.undo()
+    return home, reports, runs
+
+
+def _rows(home, folder):
+    out = []
+    for f in sorted(folder.rglob("*.parquet")):
+        if f.parent.name == "submissions":
+            continue
+        for row in pq.read_table(f).to_pylist():
+            out.append((f.parent.name, tuple(sorted((k, repr(v)) for k, v in row.items() if k not in VOLATILE))))
+    return sorted(out)
+
+
+def test_one_wave_and_streamed_chunks_give_the_same_events(tmp_path, landing, monkeypatch):
+    landing_dir, s = landing
+    wave_home, wave_reports, wave_runs = _ingest(tmp_path / "wave", landing_dir, monkeypatch)
+    stream_home, stream_reports, stream_runs = _ingest(tmp_path / "stream", landing_dir, monkeypatch,
+                                                       wave_bytes=1, chunk_rows=40)
+
+    for reports in (wave_reports, stream_reports):
+        assert [r.status for r in reports] == ["accepted"] * len(s.submissions)
+        assert sum(r.rows for r in reports) == s.total_rows
+        assert sum(r.events for r in reports) == s.expected_events
+        assert sum(r.duplicates for r in reports) == s.expected_duplicates
+        assert sum(r.quarantined for r in reports) == s.expected_quarantined
+    for home in (wave_home, stream_home):
+        quarantined = {(d["site_id"], d["submission_id"], d["source_file"], d["source_row"], tuple(d["rules"]))
+                       for f in home.quarantine.glob("*.parquet") for d in pq.read_table(f).to_pylist()}
+        assert quarantined == {(x.site_id, x.submission_id, x.file, x.row, (x.rule,)) for x in s.invalid_rows}
+
+    # one wave: one GX run per file type present, over every submission's rows of it
+    files_present = {f.name for f in landing_dir.rglob("*.csv")}
+    assert sorted(f for f, _ in wave_runs) == sorted(files_present)
+    # streamed: one GX run per chunk of 40 rows (or fewer, at a file's end) of every file
+    assert max(n for _, n in stream_runs) == 40
+    assert len(stream_runs) >= sum(-(-r.rows // 40) for r in stream_reports)
+    assert sum(n for _, n in wave_runs) == sum(n for _, n in stream_runs)
+
+    assert _rows(wave_home, wave_home.events) == _rows(stream_home, stream_home.events)
+    assert _rows(wave_home, wave_home.quarantine) == _rows(stream_home, stream_home.quarantine)
+
+
+def _remanifest(folder):
+    """Make manifest.json agree with the files again after a test changed one."""
+    doc = json.loads((folder / "manifest.json").read_text())
+    for name, entry in doc["files"].items():
+        entry["sha256"] = file_sha256(folder / name)
+    (folder / "manifest.json").write_text(json.dumps(doc))
+
+
+def test_rejected_and_header_broken_submissions_in_a_wave_leave_the_others(tmp_path, landing, monkeypatch):
+    """In one wave: a submission whose file no longer matches its checksum is rejected
+    whole, another whose infusions.csv header has an unknown column has that file
+    quarantined whole; every other file and submission lands as when alone."""
+    landing_dir, s = landing
+    copy = tmp_path / "landing"
+    shutil.copytree(landing_dir, copy)
+    corrupt = sorted(copy.glob("SITE-002/*/patients.csv"))[0]
+    corrupt.write_bytes(corrupt.read_bytes() + b"\n")
+    header = sorted(copy.glob("SITE-001/*/infusions.csv"))[-1]
+    text = header.read_text().split("\n", 1)
+    header.write_text(text[0] + ",extra\n" + text[1])
+    _remanifest(header.parent)
+    home, reports, runs = _ingest(tmp_path / "home", copy, monkeypatch)
+
+    by_folder = {(r.site_id, r.submission_id): r for r in reports}
+    rejected = by_folder.pop((corrupt.parent.parent.name, corrupt.parent.name))
+    assert (rejected.status, rejected.rule) == ("rejected", "file.checksum")
+    # only its ledger row (the record of the rejection), no event
+    assert [p.parent.name for p in home.events.glob(f"*/{rejected.batch_id}.parquet")] == ["submissions"]
+    broken = by_folder[(header.parent.parent.name, header.parent.name)]
+    assert broken.status == "accepted"
+    infusion_rows = sum(1 for _ in header.open()) - 1  # data rows under the (bad) header
+    assert broken.files["infusions.csv"].quarantined == broken.files["infusions.csv"].rows == infusion_rows
+    assert broken.files["infusions.csv"].error.endswith("[infusions.file.header]")
+    assert {r.status for r in by_folder.values()} == {"accepted"}
+    # the other three submissions' files, and the broken one's other files, were validated in the wave
+    assert "infusions.csv" in {f for f, _ in runs}
