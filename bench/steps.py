@@ -203,6 +203,13 @@ def page_queries() -> list[tuple[str, list[tuple[str, str, object]]]]:
                           _table_sql("reaction_rate_by_site"), ()))
         for m in re.finditer(r'\bd\.build_info\(wh\)', src):
             found.append((m.start(), "build_info: marts.build_info", _table_sql("build_info"), ()))
+        # Run only on a link or a search, not on a page load: the patient's own row.
+        ON_DEMAND = (r'filters\.query\(wh, filters\.patient_sql\(',
+                     r'wh\.sql\(filters\.PATIENT_SEARCH_SQL,')
+        for m in re.finditer(r'\bfilters\.query\(', src):
+            if not (re.match(r'filters\.query\(\s*wh\s*,\s*filters\.\w+\(flt\)\s*\)', src[m.start():])
+                    or re.match(ON_DEMAND[0], src[m.start():])):
+                raise RuntimeError(f"cannot read the query of {src[m.start():m.start() + 60]!r}")
         for m in re.finditer(r'\bfilters\.query\(\s*wh\s*,\s*filters\.(\w+)\(flt\)\s*\)', src):
             # Inside `if flt.active` a filtered query does not run on a first page load.
             # (the last top-level statement before the call starts with `if flt.active`).
@@ -218,6 +225,8 @@ def page_queries() -> list[tuple[str, list[tuple[str, str, object]]]]:
                 found.append((m.start(), lit.group(1)[:40], lit.group(1), ()))
             elif re.fullmatch(r'filters\.TIMELINE_SQL\s*,\s*\[site_id, patient_key\]', arg):
                 found.append((m.start(), TIMELINE, ff.TIMELINE_SQL, TIMELINE))
+            elif re.match(ON_DEMAND[1], src[m.start():]):
+                continue
             else:
                 raise RuntimeError(f"cannot read the SQL of wh.sql({arg})")
         return [(label, sql, params) for _, label, sql, params in sorted(found)]

@@ -150,10 +150,12 @@ if not filters.can_filter(wh, "patient_rechallenge", "current_patients"):
     st.info("The patient list needs `core.patient_rechallenge`: run `safety-ledger build` to "
             "rebuild the warehouse with the current transforms.")
     st.stop()
-pts = filters.query(wh, filters.rechallenge_patients_sql(flt))
+pts = filters.query(wh, filters.timeline_patients_sql(flt))  # the Case timeline's list
+shown_note = (f" (the first {len(pts):,} of {indexed:,})" if len(pts) < indexed else "")
 st.caption("One row per patient (pseudonym) with an index reaction"
            + (", index infusion passing the filters" if flt.active else "")
-           + ", earliest index reaction first. Select a row to open the patient's case timeline.")
+           + f", earliest index reaction first{shown_note}. Select a row to open the patient's "
+           "case timeline; any patient can be found by pseudonym there.")
 if pts.empty:
     st.info("No patient with an index reaction" + (" passes the filters." if flt.active else "."))
     st.stop()
