@@ -57,7 +57,8 @@ def home(tmp_path_factory):
 
     home = tmp_path_factory.mktemp("screens-home")
     shutil.copytree(REPO / X.LANDING_FOLDER, home / "landing" / X.SITE_ID / X.SUBMISSION_ID)
-    generator.generate(home / "landing", sites=2, patients=60, seed=7, progress=None)
+    generator.generate(home / "landing", sites=2, patients=60, seed=7, submissions_per_site=2,
+                       progress=None)
     shutil.copytree(REPO / X.LITERATURE_FOLDER, home / "literature" / Path(X.LITERATURE_FOLDER).name)
     assert main(["--home", str(home), "ingest"]) == 0
     assert main(["--home", str(home), "ingest-literature"]) == 0
@@ -77,7 +78,7 @@ def out(tmp_path_factory):
 def test_every_dashboard_page(home, out):
     pages = screenshots.app_pages()
     assert {"Overview", "Reaction rates", "Rechallenge", "Signals and premedication"} <= {p[2] for p in pages}
-    shots = screenshots.capture(home, out, width=1280, height=900, timeout=60, progress=print)
+    shots = screenshots.capture(home, out, width=1280, height=1800, timeout=60, progress=print)
     assert [s["name"] for s in shots] == [p[0] for p in pages]
     for s in shots:
         assert not s["exceptions"], f"{s['title']}: {s['exceptions']}"
