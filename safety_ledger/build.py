@@ -72,16 +72,19 @@ MAX_INCREMENTAL_IN_A_ROW = 50
 # scope; its rows of those keys are deleted first.  Every model not named here (the
 # aggregates, the views, every mart) runs whole in both builds.
 INCREMENTAL: dict[str, tuple[str, dict[str, str]]] = {
-    "record_versions": ("scope_record", {"staging.stg_patients": "scope_patient",
-                                         "staging.stg_infusions": "scope_infusion",
-                                         "staging.stg_reactions": "scope_reaction",
-                                         "staging.stg_iraes": "scope_irae"}),
-    "patient_status": ("scope_patient", {"staging.stg_patients": "scope_patient"}),
-    "infusion_status": ("scope_infusion", {"staging.stg_infusions": "scope_infusion"}),
-    "reaction_status": ("scope_reaction", {"staging.stg_reactions": "scope_reaction"}),
-    "irae_status": ("scope_irae", {"staging.stg_iraes": "scope_irae"}),
-    "infusion_outcomes": ("scope_outcome", {"core.current_infusions": "scope_outcome"}),
-    "patient_rechallenge": ("scope_rechallenge", {"core.infusion_outcomes": "scope_rechallenge"}),
+    "core.record_versions": ("scope_record", {"staging.stg_patients": "scope_patient",
+                                              "staging.stg_infusions": "scope_infusion",
+                                              "staging.stg_reactions": "scope_reaction",
+                                              "staging.stg_iraes": "scope_irae"}),
+    "core.patient_status": ("scope_patient", {"staging.stg_patients": "scope_patient"}),
+    "core.infusion_status": ("scope_infusion", {"staging.stg_infusions": "scope_infusion"}),
+    "core.reaction_status": ("scope_reaction", {"staging.stg_reactions": "scope_reaction"}),
+    "core.irae_status": ("scope_irae", {"staging.stg_iraes": "scope_irae"}),
+    "core.infusion_outcomes": ("scope_outcome", {"core.current_infusions": "scope_outcome"}),
+    "core.patient_rechallenge": ("scope_rechallenge", {"core.infusion_outcomes": "scope_rechallenge"}),
+    "marts.patient_timeline": ("scope_history", {"core.current_patients": "scope_history",
+                                                 "core.current_infusions": "scope_history",
+                                                 "core.current_iraes": "scope_history"}),
 }
 
 
@@ -414,16 +417,17 @@ def _scoped(con: duckdb.DuckDBPyConnection, m: Model) -> None:
     """Recompute model m (a TABLE of INCREMENTAL) for the keys of its scope only: delete
     its rows of those keys, then insert what its own SELECT gives when the relations it
     reads through the scope are restricted to the scope's keys."""
-    scope, reads = INCREMENTAL[m.name]
+    scope, reads = INCREMENTAL[f"{m.stage}.{m.name}"]
     code = _strip_comments(m.sql)
     head = _CREATE.search(code)
-    if head is None or head.group(1).upper() != "TABLE":
-        raise ValueError(f"{m.path}: an incremental model must be a TABLE")
     body = code[head.end():].strip().rstrip(";")
+    patterns = {relation: re.compile(rf"\b{re.escape(relation)}\b", re.I) for relation in reads}
+    if head.group(1).upper() != "TABLE" or not all(p.search(body) for p in patterns.values()):
+        # the model no longer reads what INCREMENTAL says: run it whole (always right)
+        con.execute(m.sql)
+        return
     for relation, rel_scope in reads.items():
-        pattern = re.compile(rf"\b{re.escape(relation)}\b", re.I)
-        if not pattern.search(body):
-            raise ValueError(f"{m.path}: does not read {relation}, which INCREMENTAL scopes")
+        pattern = patterns[relation]
         cols = ", ".join(d[0] for d in con.execute(f"SELECT * FROM {rel_scope} LIMIT 0").description)
         view = f"scoped_{relation.replace('.', '_')}"
         con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS "
@@ -518,7 +522,7 @@ def _build_into(con: duckdb.DuckDBPyConnection, home: Home, landed: _Landed,
         models = model_order(read_models(stage))
         for m in models:
             try:
-                if new_batches is not None and stage == "core" and m.name in INCREMENTAL:
+                if new_batches is not None and f"{stage}.{m.name}" in INCREMENTAL:
                     _scoped(con, m)
                 else:
                     con.execute(m.sql)
