@@ -904,7 +904,9 @@ def report(home: Home, as_of: datetime, out: Path,
                           "nothing to report (run `safety-ledger ingest` or choose a later --as-of)")
     out = Path(out)
     with tempfile.TemporaryDirectory(prefix="safety-ledger-report-") as tmp:
-        summary = build(home, as_of=as_of, out=Path(tmp) / "board.duckdb", progress=progress)
+        # a full replay into a new file: never a copy of, nor a change to, another warehouse
+        summary = build(home, as_of=as_of, out=Path(tmp) / "board.duckdb", progress=progress,
+                        incremental=False)
         if summary.events["submissions"] + summary.events["literature_drops"] != stamp.batches:
             raise ReportError("a batch was committed while the pack was being made: run the command again")
         stamp.events_by_table = {t: int(summary.events[t]) for t in EVENT_TABLES}
