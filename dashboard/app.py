@@ -1,6 +1,7 @@
 """Cadonilimab safety board: `streamlit run dashboard/app.py`.
 
-Reads $SAFETY_LEDGER_HOME/warehouse/safety.duckdb (default ./var) read-only.  One file
+Reads $SAFETY_LEDGER_HOME/warehouse/safety.duckdb (default ./var) read-only (or an as-of
+build of it chosen in the sidebar).  One file
 per page under dashboard/views/ (not pages/, a name that would also switch on Streamlit's
 legacy pages-directory routing and run a page without this frame); this entrypoint is
 the frame around them: navigation, the warehouse's freshness in the sidebar, and the

@@ -7,10 +7,11 @@ the file READ_ONLY (a plain duckdb.connect(path) would be handed the instance al
 on that path, i.e. the old file), shared by every session, with a cursor per query.  A
 rebuilt file has a new identity, so the next rerun opens it, and the connection to the old
 file is closed once no query is using it.  Results are cached under the same identity, so
-an unchanged file is not read twice.  The dashboard never writes anything.
+an unchanged file is not read twice.
 
-The board can also show a warehouse built "as of" a date (board_views / build_as_of):
-<home>/warehouse/as_of/<YYYY-MM-DD>.duckdb, built on request by the core's build function.
+The one thing the dashboard writes is a warehouse built "as of" a board date, on request
+(board_views / build_as_of): <home>/warehouse/as_of/<YYYY-MM-DD>.duckdb, by the core's
+build function (published atomically, like every build); the events are never touched.
 """
 from __future__ import annotations
 
