@@ -29,32 +29,11 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
+from safety_ledger.definitions import DEFINITIONS  # noqa: F401  (pages read d.DEFINITIONS)
 from safety_ledger.home import Home
 
 Z = 1.959964  # marts-v1: every 95% CI is a Wilson score interval with this z
 DASH = "—"
-
-DEFINITIONS = {
-    "reaction_rate": "Reaction rate = infusions with ≥1 current reaction / current infusions; "
-                     "95% Wilson score interval.",
-    "grade3plus_rate": "Grade 3+ rate = infusions whose highest current reaction grade is ≥3 / "
-                       "current infusions; 95% Wilson score interval.",
-    "rechallenge_success": "Rechallenge success = (tolerated + breakthrough) / rechallenged patients "
-                           "(rechallenge = first infusion after the index reaction); "
-                           "95% Wilson score interval.",
-    "rechallenge_tiers": "Tolerated = completed with no reaction; breakthrough = completed, reactions "
-                         "all grade 1–2; failed = not completed, or any reaction of grade ≥3.",
-    "observed_expected": "Observed/expected = the site's infusions with a reaction / the sum over its "
-                         "infusions of the pooled reaction rate of their (cycle, tumor type) stratum; "
-                         "outside funnel = outside the exact binomial 99.8% limits around that "
-                         "expectation.",
-    "irae": "irAE month = calendar month of onset_date; treated patients = distinct patients with an "
-            "infusion started in that month.",
-    "submission_rows": "Rows = events + duplicates + quarantined: every data row of an accepted "
-                       "submission ends as exactly one of the three.",
-    "current": "All figures count current records only: the latest version of each record, "
-               "without retracted records and what hangs off them.",
-}
 
 
 class WarehouseError(Exception):

@@ -181,12 +181,6 @@ def test_an_empty_home_has_nothing_to_report(tmp_path):
     assert rc == 2
 
 
-def test_definitions_match_the_dashboards():
-    from dashboard import data as d
-
-    assert R.DEFINITIONS == d.DEFINITIONS
-
-
 def test_report_module_imports_no_streamlit_airflow_or_dashboard():
     code = ("import sys, safety_ledger.report, safety_ledger.cli; "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('streamlit', 'airflow', 'dashboard')); "
