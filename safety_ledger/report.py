@@ -33,6 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from .definitions import DEFINITIONS
 from .home import Home
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
@@ -42,29 +43,8 @@ FONT = "DejaVu Sans"  # fonts-dejavu-core: on every machine image of this projec
 CHART_WIDTH = 560  # px: fits A4 portrait with 15 mm margins
 EVENT_TABLES = ("patients", "infusions", "reactions", "iraes", "retractions", "literature")
 
-# The dashboard's definitions (dashboard/data.py DEFINITIONS; tests/test_report.py keeps
-# the two in step), and those of its pages.
-DEFINITIONS = {
-    "reaction_rate": "Reaction rate = infusions with ≥1 current reaction / current infusions; "
-                     "95% Wilson score interval.",
-    "grade3plus_rate": "Grade 3+ rate = infusions whose highest current reaction grade is ≥3 / "
-                       "current infusions; 95% Wilson score interval.",
-    "rechallenge_success": "Rechallenge success = (tolerated + breakthrough) / rechallenged patients "
-                           "(rechallenge = first infusion after the index reaction); "
-                           "95% Wilson score interval.",
-    "rechallenge_tiers": "Tolerated = completed with no reaction; breakthrough = completed, reactions "
-                         "all grade 1–2; failed = not completed, or any reaction of grade ≥3.",
-    "observed_expected": "Observed/expected = the site's infusions with a reaction / the sum over its "
-                         "infusions of the pooled reaction rate of their (cycle, tumor type) stratum; "
-                         "outside funnel = outside the exact binomial 99.8% limits around that "
-                         "expectation.",
-    "irae": "irAE month = calendar month of onset_date; treated patients = distinct patients with an "
-            "infusion started in that month.",
-    "submission_rows": "Rows = events + duplicates + quarantined: every data row of an accepted "
-                       "submission ends as exactly one of the three.",
-    "current": "All figures count current records only: the latest version of each record, "
-               "without retracted records and what hangs off them.",
-}
+# DEFINITIONS (safety_ledger/definitions.py) are shared with the dashboard; these are the
+# pack's own.
 PAGE_DEFINITIONS = {
     "wilson": "95% Wilson score interval (z = 1.959964) for every rate: centre "
               "(p + z²/2n)/(1 + z²/n), half-width z·√(p(1−p)/n + z²/4n²)/(1 + z²/n).",
@@ -601,7 +581,60 @@ def _rechallenge(db: _Reader, figures: dict) -> Section:
                               "successes": succ, "rows": [[group(r)] + [as_int(r[c]) for c in (
                                   "patients_with_index_reaction", "rechallenged", "tolerated",
                                   "breakthrough", "failed")] for r in rows]}
+    if "rechallenge_by_protocol" in db.marts:
+        _rechallenge_by_protocol(db, s, figures)
     return s
+
+
+PAPER = "Seed case series, Table 4"
+
+
+def _rechallenge_by_protocol(db: _Reader, s: Section, figures: dict) -> None:
+    """Success by protocol of the rechallenge infusion (marts.rechallenge_by_protocol): this
+    warehouse's rows, then the seed's Table 4 as published, labelled as the paper's."""
+    rows = db.rows("SELECT * FROM marts.rechallenge_by_protocol "
+                   "ORDER BY source = 'warehouse' DESC, protocol_order, protocol")
+    s.definitions += [DEFINITIONS["rechallenge_protocol"], DEFINITIONS["rechallenge_reference"]]
+
+    def who(r: dict) -> str:
+        return "this warehouse" if r["source"] == "warehouse" else f"paper: {r['source']}"
+
+    points = []
+    for r in rows:
+        k, n = as_int(r["successes"]), as_int(r["rechallenged"])
+        if n > 0:
+            rate, lo, hi = wilson(k, n)
+            points.append({"label": f"{label(r['protocol'])} · {who(r)} ({k}/{n})", "rate": rate,
+                           "lo": lo, "hi": hi,
+                           "colour": "this warehouse" if r["source"] == "warehouse" else "paper (Table 4)"})
+    if points:
+        s.charts.append((
+            "Rechallenge success by protocol of the rechallenge infusion, 95% Wilson intervals "
+            "(successes/rechallenged); protocols with no rechallenged patient are not drawn. "
+            "Rows marked “paper” are the seed case series' Table 4 as published, not this warehouse's.",
+            _svg(interval_chart(points, group_title=None, rate_title="Rechallenge success",
+                                colour={"this warehouse": "#1f4e79", "paper (Table 4)": "#999999"},
+                                colour_title="Source"))))
+    body = []
+    for r in rows:
+        k, n = as_int(r["successes"]), as_int(r["rechallenged"])
+        rate, lo, hi = wilson(k, n)
+        body.append([label(r["protocol"]), "This warehouse" if r["source"] == "warehouse"
+                     else f"{r['source']} (published)" + (f": {r['reference_cases']}"
+                                                          if not is_null(r["reference_cases"]) else ""),
+                     fmt_int(n), f"{k:,} of {n:,}", fmt_pct(rate), fmt_ci(lo, hi),
+                     fmt_int(r["tolerated"]), fmt_int(r["breakthrough"]), fmt_int(r["failed"]),
+                     fmt_int(r["premedicated"])])
+    s.tables.append(("Success by protocol", Table(
+        ["Protocol", "Source", "Rechallenged", "Success", "Rate", "95% CI", "Tolerated",
+         "Breakthrough", "Failed", "Premedicated"], body)))
+    paper = [r for r in rows if r["source"] != "warehouse"]
+    if paper and not is_null(paper[0]["citation"]):
+        s.lines.append(f"Reference rows ({PAPER}): {paper[0]['citation']}.")
+    figures["rechallenge_by_protocol"] = [
+        [r["source"], r["protocol"]] + [as_int(r[c]) for c in (
+            "rechallenged", "tolerated", "breakthrough", "failed", "successes", "premedicated")]
+        for r in rows]
 
 
 def _irae(db: _Reader, figures: dict) -> Section:

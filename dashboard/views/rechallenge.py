@@ -144,6 +144,119 @@ st.caption("Index reactions = patients with an index reaction. Protocol and prem
            "those of the rechallenge infusion; a patient with an index reaction and no later "
            "infusion is counted in a “not rechallenged” row.")
 
+# ------------------------------------------------------------------ by protocol
+PAPER_LABEL = "paper (published)"
+OURS_LABEL = "this warehouse"
+BP_COUNTS = ["rechallenged", "tolerated", "breakthrough", "failed", "premedicated"]
+
+
+def protocol_rows(mart: pd.DataFrame) -> pd.DataFrame:
+    """The warehouse's rows of marts.rechallenge_by_protocol, or, under the page's filters,
+    the same figures recomputed from the filtered rows above (`raw`, whose protocol is the
+    rechallenge infusion's): every protocol the mart lists, zeros kept."""
+    ours = mart[mart["source"] == "warehouse"]
+    if not (flt.active and can_filter):
+        return ours
+    done_rows = raw[raw["protocol"].notna()].copy()
+    done_rows["premedicated_n"] = [n if (not d.is_null(m) and bool(m)) else 0
+                                   for n, m in zip(done_rows["rechallenged"], done_rows["premedicated"])]
+    agg = (done_rows.groupby("protocol")[["rechallenged", "tolerated", "breakthrough", "failed",
+                                          "premedicated_n"]].sum()
+           .rename(columns={"premedicated_n": "premedicated"}))
+    listed = list(ours["protocol"]) + [p for p in agg.index if p not in set(ours["protocol"])]
+    out = pd.DataFrame({"source": "warehouse", "protocol": listed})
+    for c in BP_COUNTS:
+        out[c] = [int(agg.loc[p, c]) if p in agg.index else 0 for p in listed]
+    out["successes"] = out["tolerated"] + out["breakthrough"]
+    w = [d.wilson(k, n) for k, n in zip(out["successes"], out["rechallenged"])]
+    out["success_rate"] = [x[0] for x in w]
+    out["ci_low"] = [x[1] for x in w]
+    out["ci_high"] = [x[2] for x in w]
+    out["reference_cases"] = None
+    return out
+
+
+st.subheader("Success by protocol")
+st.caption(d.DEFINITIONS["rechallenge_protocol"] + " " + d.DEFINITIONS["rechallenge_tiers"])
+if not wh.has("rechallenge_by_protocol"):
+    st.info(d.missing_table_message(wh, "rechallenge_by_protocol"))
+else:
+    bp = wh.table("rechallenge_by_protocol")
+    for c in BP_COUNTS + ["successes"]:
+        bp[c] = pd.to_numeric(bp[c], errors="coerce").fillna(0).astype(int)
+    bp = bp.sort_values(["protocol_order", "protocol"], kind="stable")
+    ours = protocol_rows(bp)
+    paper = bp[bp["source"] != "warehouse"]
+    scope = (f"This warehouse's rows are recomputed under the filters ({flt.describe()}); "
+             "the paper's rows are the published figures and do not change with them."
+             if flt.active and can_filter else
+             "Program-wide: the filters cannot be applied to this table (this warehouse has "
+             "no core.patient_rechallenge)." if flt.active else
+             "All rechallenged patients of this warehouse.")
+    st.caption(scope + " " + d.DEFINITIONS["rechallenge_reference"])
+    both = pd.concat([ours.assign(Source=OURS_LABEL), paper.assign(Source=PAPER_LABEL)],
+                     ignore_index=True)
+    both["success"] = both["tolerated"] + both["breakthrough"]
+    both["Group"] = [f"{p} · {s}" for p, s in zip(both["protocol"], both["Source"])]
+    frame = charts.interval_frame(list(both["Group"]), list(both["success"]),
+                                  list(both["rechallenged"]), list(both["success_rate"]),
+                                  list(both["ci_low"]), list(both["ci_high"]),
+                                  colour=list(both["Source"]))
+    if frame.empty:
+        st.info("No rechallenged patient under any protocol, here or in the paper.")
+    else:
+        scale = alt.Scale(domain=[OURS_LABEL, PAPER_LABEL], range=["#1f4e79", "#999999"])
+        st.altair_chart(charts.interval_chart(frame, group_title="Protocol · source",
+                                              rate_title="Rechallenge success",
+                                              denominator="rechallenged patients",
+                                              colour_title="Source", colour_scale=scale),
+                        key="chart_success_by_protocol")
+        st.caption("Each point is labelled with its successes/rechallenged patients; a protocol "
+                   "with no rechallenged patient has no rate (—) and is not drawn. Grey: the "
+                   "paper's Table 4, not this warehouse.")
+    ptable = pd.DataFrame({
+        "Protocol": [d.label_of(v) for v in both["protocol"]],
+        "Source": [OURS_LABEL if s == OURS_LABEL else
+                   "Seed case series, Table 4 (published)"
+                   + (f": {c}" if not d.is_null(c) else "")
+                   for s, c in zip(both["Source"], both["reference_cases"])],
+        "Rechallenged": [d.fmt_int(v) for v in both["rechallenged"]],
+        "Successes": [f"{s:,} of {n:,}" for s, n in zip(both["success"], both["rechallenged"])],
+        "Success rate": [d.fmt_pct(v) for v in both["success_rate"]],
+        "95% CI": [d.fmt_ci(a, b) for a, b in zip(both["ci_low"], both["ci_high"])],
+        "Tolerated": [d.fmt_int(v) for v in both["tolerated"]],
+        "Breakthrough": [d.fmt_int(v) for v in both["breakthrough"]],
+        "Failed": [d.fmt_int(v) for v in both["failed"]],
+        "Premedicated": [d.fmt_int(v) for v in both["premedicated"]],
+    })
+    st.dataframe(ptable, hide_index=True, key="table_rechallenge_by_protocol",
+                 column_config=d.narrow("Tolerated", "Failed", "Premedicated"))
+    d.download(ptable, "rechallenge-by-protocol", "rechallenge_by_protocol")
+    cite = next((c for c in paper["citation"] if not d.is_null(c)), None) if len(paper) else None
+    if cite:
+        st.caption(f"Reference rows: {cite}.")
+    try:
+        cases = wh.sql("select case_no, premedication, infusion_adjustment, "
+                       "reaction_manifestation, outcome, treatment_cycle, protocol, "
+                       "protocol_basis, tier, tier_basis from staging.ref_seed_table4 "
+                       "order by case_no")
+    except d.WarehouseError:  # a warehouse built before the reference model
+        cases = None
+    if cases is not None and not cases.empty:
+        with st.expander("The paper's Table 4, case by case, and how each row is read"):
+            st.dataframe(pd.DataFrame({
+                "Case": [str(v) for v in cases["case_no"]],
+                "Premedication": list(cases["premedication"]),
+                "Infusion adjustment": list(cases["infusion_adjustment"]),
+                "Reaction manifestation": list(cases["reaction_manifestation"]),
+                "Outcome": list(cases["outcome"]),
+                "Treatment cycle": list(cases["treatment_cycle"]),
+                "Protocol (our reading)": list(cases["protocol"]),
+                "Protocol read from": list(cases["protocol_basis"]),
+                "Tier (our reading)": list(cases["tier"]),
+                "Tier read from": list(cases["tier_basis"]),
+            }), hide_index=True, key="table_seed_table4")
+
 # ------------------------------------------------------------------ patients
 st.subheader("Patients with an index reaction")
 if not filters.can_filter(wh, "patient_rechallenge", "current_patients"):
