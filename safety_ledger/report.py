@@ -597,7 +597,7 @@ def _rechallenge_by_protocol(db: _Reader, s: Section, figures: dict) -> None:
     s.definitions += [DEFINITIONS["rechallenge_protocol"], DEFINITIONS["rechallenge_reference"]]
 
     def who(r: dict) -> str:
-        return "this warehouse" if r["source"] == "warehouse" else f"paper: {r['source']}"
+        return "this warehouse" if r["source"] == "warehouse" else "paper, Table 4"
 
     points = []
     for r in rows:

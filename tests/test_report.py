@@ -123,6 +123,35 @@ def test_rechallenge_figures_of_the_seed(seeded):
     assert "Grade 3+ rate 20.0% (95% CI 7.0–45.2%) — 3 of 15 infusions" in html
 
 
+def test_rechallenge_by_protocol_table_in_the_pack(seeded):
+    """Seed by hand (samples/README.md): MRN-0001 extended tolerated, MRN-0004 extended
+    breakthrough, MRN-0002 stepwise breakthrough, all premedicated.  The paper's Table 4 read
+    the same way: extended cases 1 and 4, stepwise case 2.  Wilson 2 of 2: [2/(2 + z^2), 1] =
+    [2/5.8414589, 1] = [34.2%, 100%]; 1 of 1: [1/4.8414589, 1] = [20.7%, 100%]."""
+    fig = _doc(seeded["out"] / "a")["figures"]["rechallenge_by_protocol"]
+    # source, protocol, rechallenged, tolerated, breakthrough, failed, successes, premedicated
+    want = [["standard", 0, 0, 0, 0, 0, 0], ["extended", 2, 1, 1, 0, 2, 2],
+            ["stepwise", 1, 0, 1, 0, 1, 1], ["desensitization", 0, 0, 0, 0, 0, 0]]
+    assert fig == [["warehouse"] + w for w in want] + [["Seed case series, Table 4"] + w for w in want]
+    html = (seeded["out"] / "a" / "report.html").read_text()
+    assert "<h3>Success by protocol</h3>" in html
+    section = html[html.index('<section id="rechallenge"'):html.index('<section id="irae"')]
+    from markupsafe import escape
+
+    assert str(escape(R.DEFINITIONS["rechallenge_protocol"])) in section
+    assert str(escape(R.DEFINITIONS["rechallenge_reference"])) in section
+    cells = ("<td>extended</td><td>Seed case series, Table 4 (published): case 1, case 4</td>"
+             "<td>2</td><td>2 of 2</td><td>100.0%</td><td>34.2–100.0%</td><td>1</td><td>1</td>"
+             "<td>0</td><td>2</td>")
+    assert cells in section
+    assert ("<td>stepwise</td><td>This warehouse</td><td>1</td><td>1 of 1</td><td>100.0%</td>"
+            "<td>20.7–100.0%</td>") in section
+    assert "<td>desensitization</td><td>This warehouse</td><td>0</td><td>0 of 0</td><td>—</td><td>—</td>" \
+        in section
+    assert "extended · paper, Table 4 (2/2)" in section  # the chart's labels
+    assert "stepwise · this warehouse (1/1)" in section
+
+
 def test_pack_is_self_contained_and_covers_every_section(seeded):
     html = (seeded["out"] / "a" / "report.html").read_text()
     for title in ("Reproducibility stamp", "Overview", "Open signals", "Reaction rates", "Site comparison",
