@@ -82,6 +82,9 @@ INCREMENTAL: dict[str, tuple[str, dict[str, str]]] = {
     "core.irae_status": ("scope_irae", {"staging.stg_iraes": "scope_irae"}),
     "core.infusion_outcomes": ("scope_outcome", {"core.current_infusions": "scope_outcome"}),
     "core.patient_rechallenge": ("scope_rechallenge", {"core.infusion_outcomes": "scope_rechallenge"}),
+    # not core.current_iraes: its set of categories is global (scope_followup widens
+    # to every patient when that set changes)
+    "core.irae_followup": ("scope_followup", {"core.current_patients": "scope_followup"}),
     "marts.patient_timeline": ("scope_history", {"core.current_patients": "scope_history",
                                                  "core.current_infusions": "scope_history",
                                                  "core.current_iraes": "scope_history"}),
@@ -287,6 +290,7 @@ def build(home: Home, as_of: datetime | None = None, out: Path | None = None,
         tmp_wal = Path(f"{tmp}.wal")
         spill = Path(f"{tmp}.spill")
         try:
+            _preload_scipy()
             fingerprint = code_fingerprint()
             landed = land(home)
             con, new_batches = None, None
@@ -324,6 +328,16 @@ def build(home: Home, as_of: datetime | None = None, out: Path | None = None,
     progress(f"published {target} ({'incremental' if summary.mode == 'incremental' else 'full replay'}, "
              f"{summary.seconds:.1f} s)")
     return summary
+
+
+def _preload_scipy() -> None:
+    """Import scipy.stats (binom_quantile's, about 1 s) in a thread while DuckDB works:
+    the import is the same, it only overlaps the build instead of adding to it."""
+    import sys
+    import threading
+
+    if "scipy.stats" not in sys.modules:
+        threading.Thread(target=lambda: __import__("scipy.stats"), daemon=True).start()
 
 
 def _configure(con: duckdb.DuckDBPyConnection, spill: Path) -> None:

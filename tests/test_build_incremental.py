@@ -14,7 +14,7 @@ cheap: corrections (later and earlier recorded_at), corrections that move a reac
 another infusion and an infusion to another patient, retractions of patients (cascade),
 infusions and reactions, retractions before their record and of records never sent,
 children before their parents (late parents), re-sent duplicates, rejected batches,
-literature drops.  Every test also asserts that the incremental path was taken, so it
+literature drops, irAE categories that appear and disappear.  Every test also asserts that the incremental path was taken, so it
 cannot pass by falling back to a full replay.
 """
 from __future__ import annotations
@@ -161,7 +161,7 @@ def test_hand_written_sequence_equals_full_replay_after_every_batch(tmp_path):
     step(home, tmp_path, "b08", expect="incremental")
     write_batch(home, "b09", site_id="SITE-A", ingested_at=day(9),
                 patients=[patient("P2", tumor_type="nsclc", recorded_at="2025-06-09T00:00:00Z")],
-                iraes=[irae("E2", "P3", onset_date="2025-01-31"), irae("E5", "P1")])
+                iraes=[irae("E2", "P3", onset_date="2025-01-31"), irae("E5", "P1", category="colitis")])
     step(home, tmp_path, "b09", expect="incremental")
     # nothing new: still incremental, still the same
     step(home, tmp_path, "nothing-new", expect="incremental")
@@ -241,8 +241,10 @@ records = st.one_of(
     st.builds(lambda k, i, g, r: ("reactions", reaction(k, i, grade=g, recorded_at=r)),
               st.sampled_from(REACTIONS), st.sampled_from(INFUSIONS), st.integers(1, 4),
               st.sampled_from(RECORDED)),
-    st.builds(lambda k, p, d, g, r: ("iraes", irae(k, p, onset_date=d, grade=g, recorded_at=r)),
+    st.builds(lambda k, p, d, c, g, r: ("iraes", irae(k, p, onset_date=d, category=c, grade=g,
+                                                      recorded_at=r)),
               st.sampled_from(IRAES), st.sampled_from(PATIENTS), st.sampled_from(DAYS),
+              st.sampled_from(("hepatitis", "colitis", "pneumonitis")),
               st.integers(1, 3), st.sampled_from(RECORDED)),
     st.builds(lambda t, k, r: ("retractions", retraction(t, k, recorded_at=r)),
               st.sampled_from(("patient", "infusion", "reaction", "irae")),
