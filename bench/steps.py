@@ -10,6 +10,7 @@ parent reads each step's own peak RSS from wait4).  Each writes its figures as J
 from __future__ import annotations
 
 import argparse
+import ast
 import csv
 import inspect
 import json
@@ -220,9 +221,12 @@ def page_queries() -> list[tuple[str, list[tuple[str, str, object]]]]:
             found.append((m.start(), f"filters.{m.group(1)}", sql, tuple(params)))
         for m in re.finditer(r'\bwh\.sql\(\s*([^)]*)\)', src):
             arg = m.group(1).strip()
-            lit = re.fullmatch(r'"([^"]+)"', arg)
-            if lit:
-                found.append((m.start(), lit.group(1)[:40], lit.group(1), ()))
+            try:  # a string literal, maybe written as adjacent literals over several lines
+                lit = ast.literal_eval(f"({arg})")
+            except (ValueError, SyntaxError):
+                lit = None
+            if isinstance(lit, str):
+                found.append((m.start(), " ".join(lit.split())[:40], lit, ()))
             elif re.fullmatch(r'filters\.TIMELINE_SQL\s*,\s*\[site_id, patient_key\]', arg):
                 found.append((m.start(), TIMELINE, ff.TIMELINE_SQL, TIMELINE))
             elif re.match(ON_DEMAND[1], src[m.start():]):
