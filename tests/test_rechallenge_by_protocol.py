@@ -231,7 +231,7 @@ def test_page_section_shows_both_sources_with_intervals(events_home, monkeypatch
 
     assert DEFINITIONS["rechallenge_protocol"] in t and DEFINITIONS["rechallenge_reference"] in t
     assert "All rechallenged patients of this warehouse." in t
-    assert "Reference rows: Case series of cadonilimab-induced" in t
+    assert "Reference rows: Case series of five cadonilimab-induced" in t
     tab = _table(at)
     ours = tab[tab["Source"] == "this warehouse"]
     assert list(ours["Protocol"]) == list(PROTOCOLS)

@@ -56,8 +56,8 @@ counted AS (
     UNION ALL
     SELECT
         'Seed case series, Table 4',
-        'Case series of cadonilimab-induced allergic or infusion-related reactions in advanced '
-        || 'solid tumors (four cases; /work/shared/seed/000_acf6ee2aaa7f1d6e.txt), Table 4 '
+        'Case series of five cadonilimab-induced allergic or infusion-related reactions in '
+        || 'patients with advanced solid tumors (the seed of this program), Table 4 '
         || '"Premedication, infusion adjustments, and outcomes of cadonilimab rechallenge in '
         || 'hypersensitivity cases", as published: cases 1, 2 and 4; protocol read from its '
         || '"Infusion adjustment" column, tier from its reaction and outcome columns',
