@@ -853,6 +853,13 @@ def _literature(db: _Reader, figures: dict) -> Section:
     return s
 
 
+def _breakable(text: str) -> str:
+    """Rule names are long words (`patients.first_dose_date.not_after_recorded_at`): a
+    zero-width space after each dot and underscore lets the page wrap them inside the
+    column instead of pushing the table past the margin."""
+    return text.replace(".", ".\u200b").replace("_", "_\u200b")
+
+
 def _completeness(db: _Reader, figures: dict) -> Section:
     s = Section("completeness", "Data completeness per site",
                 [PAGE_DEFINITIONS["completeness"], DEFINITIONS["submission_rows"]])
@@ -872,7 +879,8 @@ def _completeness(db: _Reader, figures: dict) -> Section:
         q = "; ".join(f"{r['rule']} {r['n']:,}" for r in quarantine if r["site_id"] == site) or DASH
         i = "; ".join(f"{r['issue']} {r['n']:,}" for r in issues if r["site_id"] == site) or DASH
         body.append([site, f"{last['submission_id']} ({last['status']}), ingested {fmt_time(last['ingested_at'])}",
-                     f"{len(ok):,} / {len(mine) - len(ok):,}", *(f"{v:,}" for v in sums), q, i])
+                     f"{len(ok):,} / {len(mine) - len(ok):,}", *(f"{v:,}" for v in sums),
+                     _breakable(q), _breakable(i)])
         fig.append([site, last["submission_id"], last["status"], len(ok), len(mine) - len(ok), *sums, q, i])
     s.tables.append(("", Table(["Site", "Last submission", "Accepted / rejected", "Rows", "Events",
                                 "Duplicates", "Quarantined", "Quarantined rows by rule", "Data issues"], body)))
