@@ -52,10 +52,10 @@ class FileCounts:
         self.quarantined += other.quarantined
 
 
-@dataclass
-class SubmissionReport:
-    site_id: str
-    submission_id: str
+@dataclass(kw_only=True)
+class Outcome:
+    """What became of one batch (a site submission or a literature drop): the fields its
+    report and its ledger row share."""
     status: str                      # accepted | rejected | skipped | waiting
     batch_id: str | None = None
     reason: str | None = None
@@ -64,6 +64,29 @@ class SubmissionReport:
     events: int = 0
     duplicates: int = 0
     quarantined: int = 0
+
+    def count(self, files) -> None:
+        """Sum the counts of the batch's files (FileCounts) into this outcome."""
+        for c in files:
+            self.rows += c.rows
+            self.events += c.events
+            self.duplicates += c.duplicates
+            self.quarantined += c.quarantined
+        assert self.rows == self.events + self.duplicates + self.quarantined
+
+    def ledger_row(self, manifest, ingested_at: datetime, **ids) -> dict:
+        """The batch's ledger row: its ids, its manifest, this outcome and its counts."""
+        return {"batch_id": self.batch_id, **ids,
+                "manifest_sha256": manifest.sha256 if manifest else None,
+                "exported_at": manifest.exported_at if manifest else None, "ingested_at": ingested_at,
+                "status": self.status, "reason": self.reason, "rule": self.rule, "rows": self.rows,
+                "events": self.events, "duplicates": self.duplicates, "quarantined": self.quarantined}
+
+
+@dataclass(kw_only=True)
+class SubmissionReport(Outcome):
+    site_id: str
+    submission_id: str
     files: dict[str, FileCounts] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -310,7 +333,7 @@ def open_submission(folder: Path, ledger: list[dict]) -> Opened:
     """Folder names and manifest checked, and whether it was ingested before: the report
     is final when its status is `skipped`, or when the submission_id was reused."""
     site_id, submission_id = folder.parent.name, folder.name
-    report = SubmissionReport(site_id, submission_id, "rejected")
+    report = SubmissionReport(site_id=site_id, submission_id=submission_id, status="rejected")
     ingested_at = datetime.now(timezone.utc)
     manifest, identity = None, "unreadable-folder"
     try:
@@ -386,21 +409,11 @@ def finish_submission(home: Home, opened: Opened, pseudo: Pseudonymizer, ledger:
                 report.reason, report.rule = e.message, e.rule
                 writer.abort()
                 files = {}
-        for c in files.values():
-            report.rows += c.rows
-            report.events += c.events
-            report.duplicates += c.duplicates
-            report.quarantined += c.quarantined
+        report.count(files.values())
         report.files = files
-        assert report.rows == report.events + report.duplicates + report.quarantined
-        ledger.append(writer.commit({
-            "batch_id": batch_id, "site_id": site_id, "submission_id": submission_id,
-            "manifest_sha256": manifest.sha256 if manifest else None,
-            "exported_at": manifest.exported_at if manifest else None, "ingested_at": opened.ingested_at,
-            "status": report.status, "reason": report.reason, "rule": report.rule,
-            "rows": report.rows, "events": report.events, "duplicates": report.duplicates,
-            "quarantined": report.quarantined,
-            "files_json": json.dumps({k: asdict(v) for k, v in files.items()}, sort_keys=True)}))
+        ledger.append(writer.commit(dict(
+            report.ledger_row(manifest, opened.ingested_at, site_id=site_id, submission_id=submission_id),
+            files_json=json.dumps({k: asdict(v) for k, v in files.items()}, sort_keys=True))))
     return report
 
 
@@ -526,7 +539,7 @@ def ingest_landing(home: Home, landing: Path | None = None, progress: Progress =
                 run_wave()
             wave.append((i, opened))
         run_wave()
-        ordered = [SubmissionReport(f.parent.name, f.name, "waiting",
+        ordered = [SubmissionReport(site_id=f.parent.name, submission_id=f.name, status="waiting",
                                     reason="no manifest.json yet: the site is still writing it") for f in waiting]
         ordered += [reports[i] for i in sorted(reports)]
         if any(r.status == "accepted" for r in ordered):

@@ -12,7 +12,7 @@ from pathlib import Path
 from . import contract, event_store
 from .csv_reader import FileRejected
 from .home import Home
-from .ingest import FileCounts, Progress, Quarantine, batch_id_of, ingest_csv
+from .ingest import FileCounts, Outcome, Progress, Quarantine, batch_id_of, ingest_csv
 from .manifest import SubmissionRejected, load_manifest
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -30,17 +30,9 @@ PUBLICATIONS = contract.FileSpec("publications.csv", "publication", "publication
 ), contract="literature-drop-v1")
 
 
-@dataclass
-class DropReport:
+@dataclass(kw_only=True)
+class DropReport(Outcome):
     drop_id: str
-    status: str                      # accepted | rejected | skipped | waiting
-    batch_id: str | None = None
-    reason: str | None = None
-    rule: str | None = None
-    rows: int = 0
-    events: int = 0
-    duplicates: int = 0
-    quarantined: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -58,7 +50,7 @@ class DropReport:
 def ingest_drop(home: Home, folder: Path, ledger: list[dict], progress: Progress = print) -> DropReport:
     drop_id = folder.name
     ingested_at = datetime.now(timezone.utc)
-    report = DropReport(drop_id, "rejected")
+    report = DropReport(drop_id=drop_id, status="rejected")
     counts = FileCounts()
     try:
         if not ID_PATTERN.match(drop_id):
@@ -87,14 +79,8 @@ def ingest_drop(home: Home, folder: Path, ledger: list[dict], progress: Progress
                 report.reason, report.rule = e.message, e.rule
                 writer.abort()
                 counts = FileCounts()
-        report.rows, report.events, report.duplicates, report.quarantined = (
-            counts.rows, counts.events, counts.duplicates, counts.quarantined)
-        writer.commit({
-            "batch_id": report.batch_id, "drop_id": drop_id,
-            "manifest_sha256": manifest.sha256 if manifest else None,
-            "exported_at": manifest.exported_at if manifest else None, "ingested_at": ingested_at,
-            "status": report.status, "reason": report.reason, "rule": report.rule, "rows": report.rows,
-            "events": report.events, "duplicates": report.duplicates, "quarantined": report.quarantined})
+        report.count([counts])
+        writer.commit(report.ledger_row(manifest, ingested_at, drop_id=drop_id))
     return report
 
 
@@ -109,7 +95,7 @@ def ingest_literature(home: Home, directory: Path | None = None, progress: Progr
             if directory.is_dir() else []
         for folder in drops:
             if not (folder / contract.MANIFEST).exists():
-                reports.append(DropReport(folder.name, "waiting", reason="no manifest.json yet"))
+                reports.append(DropReport(drop_id=folder.name, status="waiting", reason="no manifest.json yet"))
                 continue
             report = ingest_drop(home, folder, ledger, progress)
             if report.status != "skipped":
