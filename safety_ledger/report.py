@@ -408,11 +408,14 @@ def _overview(db: _Reader, figures: dict) -> Section:
 
 def _signal_table(rows: list[dict]) -> Table:
     return Table(["Status", "First signalled", "Stratum type", "Stratum", "Infusions", "Observed",
-                  "Expected", "LLR", "Threshold"],
+                  "Expected", "LLR", "Threshold", "At signal: observed / expected"],
                  [[str(r["status"]), fmt_time(r["first_signalled_at"]),
                    KINDS.get(str(r["stratum_type"]), str(r["stratum_type"])), label(r["stratum"]),
                    fmt_int(r["infusions"]), fmt_int(r["observed"]), fmt_num(r["expected"], 1),
-                   fmt_num(r["statistic"], 3), fmt_num(r["threshold"], 3)] for r in rows])
+                   fmt_num(r["statistic"], 3), fmt_num(r["threshold"], 3),
+                   DASH if r.get("observed_at_signal") is None
+                   else f"{fmt_int(r['observed_at_signal'])} / {fmt_num(r['expected_at_signal'], 1)}"]
+                  for r in rows])
 
 
 SIGNAL_ORDER = ("ORDER BY (status = 'signal') DESC, first_signalled_at DESC NULLS LAST, "

@@ -175,3 +175,41 @@ def test_no_infusions_no_rows_and_no_reactions_no_signal(tmp_path):
     assert len(got) == 3  # the site, its tumor type and its regimen class
     assert all(r == {"status": "no signal", "statistic": 0.0, "threshold": None,
                      "observed": 0, "expected": 0.0} for r in got)
+
+
+def test_figures_at_the_signal_stay_when_the_counts_fall_back(tmp_path):
+    """A signal is never withdrawn: marts.signals keeps the figures at the infusion where
+    the LLR first reached the threshold beside today's counts and the highest LLR."""
+    home = Home(tmp_path / "home")
+    # SITE-B: 40 infusions in January, none with a reaction.
+    write_batch(home, "b1", site_id="SITE-B",
+                patients=[patient(f"B{i}", first_dose_date="2025-01-01") for i in range(40)],
+                infusions=[infusion(f"BI{i:02d}", f"B{i}",
+                                    started_at=f"2025-01-{1 + i % 28:02d}T{8 + i // 28:02d}:00:00+08:00")
+                           for i in range(40)])
+    # SITE-A: 10 infusions on 1-10 February; reactions on the 1st, 2nd, 3rd, 5th and 6th.
+    write_batch(home, "a1", site_id="SITE-A",
+                patients=[patient(f"A{i}", first_dose_date="2025-01-01") for i in range(10)],
+                infusions=[infusion(f"AI{i}", f"A{i}", started_at=f"2025-02-{i + 1:02d}T09:00:00+08:00")
+                           for i in range(10)],
+                reactions=[reaction(f"AR{i}", f"AI{i}") for i in (0, 1, 2, 4, 5)])
+    path = build_home(home)
+    # Baseline = 5 / 50 = 0.1, so N = 1000, M = 4 and the critical value is the one above.
+    threshold = maxsprt_critical_value(0.1, 1000, 0.05, 4)
+    # SITE-A by hand (p0 = 0.1):
+    #   n=3 c=3: 6.907755, but c < M = 4: no signal
+    #   n=5 c=4: 4 ln(4/0.5) + ln(1/4.5) = 8.317766 - 1.504077 = 6.813689 >= 3.63: signal here
+    #   n=6 c=5: 5 ln(5/0.6) + ln(1/5.4) = 5 x 2.1202635 - 1.6863990 = 8.914919 (the highest)
+    #   then four infusions without a reaction: today 5 observed, 10 x 0.1 = 1.0 expected.
+    a = one(path, "SELECT * FROM marts.signals WHERE stratum_type = 'site_id' AND stratum = 'SITE-A'")
+    assert a["threshold"] == pytest.approx(threshold)
+    assert (a["status"], a["signalled_at_infusion"], a["infusions"], a["observed"]) == ("signal", 5, 10, 5)
+    assert a["expected"] == pytest.approx(1.0)
+    assert a["statistic"] == pytest.approx(8.914919, abs=1e-6)
+    assert (a["observed_at_signal"], a["expected_at_signal"]) == (4, pytest.approx(0.5))
+    assert a["llr_at_signal"] == pytest.approx(6.813689, abs=1e-6)
+    assert a["first_signalled_at"].isoformat() == "2025-02-05T01:00:00+00:00"
+    # SITE-B never signals: nothing at a signal.
+    b = one(path, "SELECT * FROM marts.signals WHERE stratum = 'SITE-B'")
+    assert (b["status"], b["observed_at_signal"], b["expected_at_signal"], b["llr_at_signal"]) == (
+        "no signal", None, None, None)

@@ -169,7 +169,12 @@ else:
             "LLR": [d.fmt_ratio(v, 3) for v in opened["statistic"]],
             "Threshold": [d.fmt_ratio(v, 3) for v in opened["threshold"]],
         })
+        if "observed_at_signal" in opened.columns:  # a warehouse built before these columns has none
+            shown["Observed at signal"] = [d.fmt_int(v) for v in opened["observed_at_signal"]]
+            shown["Expected at signal"] = [d.fmt_ratio(v, 1) for v in opened["expected_at_signal"]]
         st.dataframe(shown, hide_index=True, key="table_open_signals")
+        st.caption("Observed and expected: today's counts; at signal: when the LLR first reached "
+                   "the threshold. LLR: the highest so far. A signal is never withdrawn.")
         d.download(shown, "open-signals", "open_signals")
 
 # ------------------------------------------------------------------ freshness

@@ -97,6 +97,10 @@ if d.require(wh, "signals"):
         table["Threshold"] = [num(v, 3) for v in ordered["threshold"]]
         if "signalled_at_infusion" in ordered.columns:
             table["At infusion"] = [d.fmt_int(v) for v in ordered["signalled_at_infusion"]]
+        if "observed_at_signal" in ordered.columns:  # a warehouse built before these columns has none
+            table["Observed at signal"] = [d.fmt_int(v) for v in ordered["observed_at_signal"]]
+            table["Expected at signal"] = [num(v, 1) for v in ordered["expected_at_signal"]]
+            table["LLR at signal"] = [num(v, 3) for v in ordered["llr_at_signal"]]
         st.dataframe(table, hide_index=True, key="table_signals",
                      column_config=d.narrow("Status", "Infusions", "Observed", "Expected",
                                             "LLR", "Threshold"))
@@ -105,7 +109,9 @@ if d.require(wh, "signals"):
                    "monitored infusions × baseline. LLR = the highest log-likelihood ratio so "
                    "far (with at least 4 reactions); first signalled = start of the infusion at "
                    "which it first reached the threshold (at infusion = its position in the "
-                   "stratum). A signal is a prompt to look, not a finding.")
+                   "stratum). Observed, expected and LLR at signal are the figures at that "
+                   "infusion: a signal is never withdrawn, so today's counts may have fallen back "
+                   "since. A signal is a prompt to look, not a finding.")
 
 # ------------------------------------------------------------------ premedication
 st.subheader("Premedication")

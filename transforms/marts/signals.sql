@@ -13,6 +13,9 @@
 --   status               'signal' when the statistic reached the threshold, else 'no signal'
 --   first_signalled_at   started_at of the infusion at which it first did, else NULL
 --   signalled_at_infusion  that infusion's index in the stratum
+--   observed_at_signal, expected_at_signal, llr_at_signal
+--                        the figures at that infusion: a signal is never withdrawn, so the
+--                        counts of today (observed, expected) can have fallen back since
 --   surveillance_ended   the stratum has more infusions than max_infusions (the later
 --                        ones are not monitored)
 -- Newest signals first, then the strata without one.
@@ -35,7 +38,9 @@ paths AS (
         max(observed) FILTER (WHERE monitored) AS observed,
         max(llr) FILTER (WHERE eligible) AS statistic,
         min(infusion_index) FILTER (WHERE crosses) AS signalled_at_infusion,
-        arg_min(started_at, infusion_index) FILTER (WHERE crosses) AS first_signalled_at
+        arg_min(started_at, infusion_index) FILTER (WHERE crosses) AS first_signalled_at,
+        arg_min(observed, infusion_index) FILTER (WHERE crosses) AS observed_at_signal,
+        arg_min(llr, infusion_index) FILTER (WHERE crosses) AS llr_at_signal
     FROM core.signal_paths
     GROUP BY stratum_type, stratum
 ),
@@ -49,7 +54,9 @@ figures AS (
         coalesce(p.observed, 0) AS observed,
         coalesce(p.statistic, 0.0) AS statistic,
         p.signalled_at_infusion,
-        p.first_signalled_at
+        p.first_signalled_at,
+        p.observed_at_signal,
+        p.llr_at_signal
     FROM sizes AS s
     LEFT JOIN paths AS p USING (stratum_type, stratum)
     CROSS JOIN core.signal_design AS d
@@ -68,6 +75,9 @@ SELECT
     CASE WHEN f.signalled_at_infusion IS NOT NULL THEN 'signal' ELSE 'no signal' END AS status,
     f.first_signalled_at,
     f.signalled_at_infusion,
+    f.observed_at_signal,
+    f.signalled_at_infusion * d.baseline AS expected_at_signal,
+    f.llr_at_signal,
     d.alpha,
     d.attained_alpha,
     d.upper_limit,
