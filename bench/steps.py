@@ -207,9 +207,13 @@ def page_queries() -> list[tuple[str, list[tuple[str, str, object]]]]:
         # Run only on a link or a search, not on a page load: the patient's own row.
         ON_DEMAND = (r'filters\.query\(wh, filters\.patient_sql\(',
                      r'wh\.sql\(filters\.PATIENT_SEARCH_SQL,')
+        # Run only when a filter is set (not on a first page load): the Reaction rates
+        # page's recomputed counts per group.
+        FILTERED_ONLY = r'filters\.query\(wh, filters\.rates_by_sql\(flt, key\)\)'
         for m in re.finditer(r'\bfilters\.query\(', src):
             if not (re.match(r'filters\.query\(\s*wh\s*,\s*filters\.\w+\(flt\)\s*\)', src[m.start():])
-                    or re.match(ON_DEMAND[0], src[m.start():])):
+                    or re.match(ON_DEMAND[0], src[m.start():])
+                    or re.match(FILTERED_ONLY, src[m.start():])):
                 raise RuntimeError(f"cannot read the query of {src[m.start():m.start() + 60]!r}")
         for m in re.finditer(r'\bfilters\.query\(\s*wh\s*,\s*filters\.(\w+)\(flt\)\s*\)', src):
             # Inside `if flt.active` a filtered query does not run on a first page load.

@@ -128,6 +128,19 @@ def totals_sql(f: Filters) -> tuple[str, list[Any]]:
             f"from core.infusion_outcomes as o where {where}"), params
 
 
+def rates_by_sql(f: Filters, key: str) -> tuple[str, list[Any]]:
+    """Infusions, reaction and grade 3+ infusions and patients per value of `key` (cycle,
+    tumor_type or regimen_class) over the filtered infusions: the counts of the
+    reaction_rate_by_* marts (their rates and intervals follow from the counts)."""
+    assert key in ("cycle", "tumor_type", "regimen_class")
+    where, params = conditions(f, "o")
+    return (f"select o.{key}, count(*) as infusions, "
+            "count(*) filter (where o.has_reaction) as reaction_infusions, "
+            "count(*) filter (where o.grade3plus) as grade3plus_infusions, "
+            "count(distinct (o.site_id, o.patient_key)) as patients "
+            f"from core.infusion_outcomes as o where {where} group by o.{key}"), params
+
+
 def _rechallenge_from(f: Filters) -> tuple[str, list[Any]]:
     """FROM and WHERE over core.patient_rechallenge (x) with the patient's current record
     (p: tumor type) and, only when the regimen or date filter needs it, the index
@@ -297,8 +310,8 @@ def sidebar(wh: d.Warehouse) -> None:
     st.date_input("Date range", value=[], min_value=lo, max_value=hi, key=DATES_KEY,
                   help="Infusion start date (local to the site); irAE onset date; for "
                        "rechallenge, the index infusion's date. Both ends included.")
-    st.caption("Filters apply to Overview, Rechallenge, irAE trends, Signals and Case "
-               "timeline; each page says which apply to which figure.")
+    st.caption("Filters apply to Overview, Reaction rates, Rechallenge, irAE trends, Signals "
+               "and Case timeline; each page says which apply to which figure.")
 
 
 def banner(f: Filters, applies: tuple[str, ...], note: str = "") -> None:

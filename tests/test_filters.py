@@ -217,3 +217,29 @@ def test_irae_monthly_under_filters_by_hand(tmp_path):
     ]
     # regimen classes do not apply to irAEs (an irAE is the patient's, not an infusion's)
     assert run(F.Filters(site="SITE-A", regimen_classes=("tki",))) == run(F.Filters(site="SITE-A"))
+
+
+def test_tumor_type_filter_on_reaction_rates(app):
+    """Cervical only (INF-0013 cycle 1 monotherapy G3, INF-0014 cycle 1 chemotherapy G3,
+    INF-0015 cycle 2 chemotherapy G1): by cycle 1 -> 2 of 2, 2 grade 3+; 2 -> 1 of 1, 0
+    grade 3+.  By regimen: chemotherapy 2 of 2, monotherapy 1 of 1.  Wilson lower bounds
+    n / (n + z^2): 2 of 2 -> 2 / 5.8414589 = 0.34238 -> "34.2–100.0%"; 1 of 1 -> 0.20655."""
+    app.multiselect(key=F.TUMOR_KEY).set_value(["cervical"]).run()
+    app.switch_page("views/reaction_rates.py")
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    t = texts(app)
+    assert "Filtered: tumor types cervical." in t
+    by_cycle = next(df.value for df in app.dataframe if "Cycle" in df.value.columns)
+    assert list(by_cycle["Cycle"]) == ["1", "2"]
+    assert list(by_cycle["Infusions"]) == ["2", "1"]
+    assert list(by_cycle["With reaction"]) == ["2", "1"]
+    assert list(by_cycle["Reaction rate 95% CI"]) == ["34.2–100.0%", "20.7–100.0%"]
+    assert list(by_cycle["Grade 3+ infusions"]) == ["2", "0"]
+    by_regimen = next(df.value for df in app.dataframe if "Regimen class" in df.value.columns)
+    assert dict(zip(by_regimen["Regimen class"], by_regimen["With reaction"])) == {
+        "chemotherapy": "2", "monotherapy": "1"}
+    assert dict(zip(by_regimen["Regimen class"], by_regimen["Infusions"])) == {
+        "chemotherapy": "2", "monotherapy": "1"}
+    # and each table downloads as CSV
+    assert len(app.get("download_button")) >= 3

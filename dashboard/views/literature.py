@@ -85,6 +85,7 @@ if fig_rows:
                 "figure: " + ", ".join(f"{m} {n}" for m, n in counts.items()) + ".")
     st.dataframe(figs, hide_index=True, key="table_literature_figures",
                  column_config={"Title": st.column_config.TextColumn(width="large")})
+    d.download(figs, "literature-figures", "literature_figures")
 else:
     st.info("None of the publications shown reports an ORR, PFS, OS or ICER figure.")
 
@@ -93,7 +94,7 @@ rates = [x for r in view.itertuples() if not d.is_null(r.key_finding)
          for x in lf.reported_rates(str(r.publication_id), str(r.key_finding))]
 rates.sort(key=lambda x: x.publication_id)  # stable: a publication's rates in printed order
 if rates:
-    st.dataframe(pd.DataFrame({
+    stated = pd.DataFrame({
         "ID": [x.publication_id for x in rates],
         "Event": ["infusion-related reaction" if x.kind == "reaction" else "irAE"
                   for x in rates],
@@ -101,7 +102,9 @@ if rates:
         "Rate": [f"{x.rate * 100:g}%" for x in rates],
         "Denominator": [x.per for x in rates],
         "As printed": [x.text for x in rates],
-    }), hide_index=True, key="table_literature_rates")
+    })
+    st.dataframe(stated, hide_index=True, key="table_literature_rates")
+    d.download(stated, "literature-rates", "literature_rates")
     st.caption("Infusion-reaction rates are drawn as reference lines on the Reaction rates "
                "page (any grade on the reaction-rate charts, grade 3+ on the grade 3+ "
                "charts). irAE rates are listed only: the board's irAE charts are counts by "

@@ -96,6 +96,7 @@ if d.require(wh, "reaction_onset"):
             "95% CI": [d.fmt_ci(w[1], w[2]) for w in wilson],
         })
         st.dataframe(table, hide_index=True, key="table_reaction_onset")
+        d.download(table, "reaction-onset", "reaction_onset")
         st.caption("Term `all` = every term; grade `all grades` = every grade.")
 
 # ------------------------------------------------------------------ irAE cumulative incidence
@@ -181,6 +182,7 @@ if d.require(wh, "irae_cumulative_incidence", "irae_incidence_by_category"):
                                                         summary["patients_without_infusion"]],
         })
         st.dataframe(table, hide_index=True, key="table_irae_incidence")
+        d.download(table, "irae-incidence", "irae_incidence")
         st.caption("Cumulative incidence at the last day of follow-up of any patient (“By "
                    "day”); denominator: the patients followed, of whom those censored earlier "
                    "count until their last infusion. Median onset: among the irAEs counted.")
@@ -242,5 +244,6 @@ if d.require(wh, "grade_distribution"):
                                     f"{d.fmt_pct(r.share)} ({d.fmt_ci(r.ci_low, r.ci_high)})")
                 wide[f"Grade {g}"] = [cell.get(k, d.DASH) for k in order]
             st.dataframe(wide, hide_index=True, key=f"table_grades_{event_type}")
+            d.download(wide, f"grades-{event_type}", f"grades_{event_type}")
         st.caption("Each cell: events of that grade of events of the row, share, 95% Wilson "
                    "interval. Row `all` pools every term / category.")

@@ -2,14 +2,19 @@
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts
+from dashboard import charts, filters
 from dashboard import data as d
 from dashboard import literature_figures as lf
 
 wh = d.warehouse()
+flt = filters.current()
+# Filtered, the counts are recomputed from core.infusion_outcomes (the infusions the marts
+# count) with the same definitions; unfiltered, the marts are read as published.
+FILTERED = flt.active and filters.can_filter(wh, "infusion_outcomes")
 
 st.title("Reaction rates")
 st.caption(d.DEFINITIONS["current"])
+filters.banner(flt, ("site", "tumor", "regimen", "dates") if FILTERED else ())
 
 which = st.radio("Rate drawn", ["Reaction rate", "Grade 3+ rate"], horizontal=True,
                  key="rate_kind")
@@ -59,12 +64,18 @@ def _sorted(df: pd.DataFrame, key: str) -> pd.DataFrame:
 def section(table: str, key: str, title: str, group_title: str, plural: str,
             vertical: bool) -> None:
     st.subheader(title)
-    if not d.require(wh, table):
-        return
-    df = wh.table(table)
-    if df.empty:
-        st.info(f"`marts.{table}` has no rows: no current infusions yet.")
-        return
+    if FILTERED:
+        df = filters.query(wh, filters.rates_by_sql(flt, key))
+        if df.empty:
+            st.info("No current infusion passes the filters.")
+            return
+    else:
+        if not d.require(wh, table):
+            return
+        df = wh.table(table)
+        if df.empty:
+            st.info(f"`marts.{table}` has no rows: no current infusions yet.")
+            return
     df = d.rate_frame(_sorted(df, key))
     labels = [d.label_of(v) for v in df[key]]
     k, rate, lo, hi = (list(df[c]) for c in cols)
@@ -83,7 +94,9 @@ def section(table: str, key: str, title: str, group_title: str, plural: str,
         chart = charts.with_references(chart, LIT_REFS, vertical=vertical)
         st.altair_chart(chart, key=f"chart_{table}")
         st.caption("Dashed line: the rate over all infusions.")
-    st.dataframe(d.rate_table(df, key, group_title), hide_index=True, key=f"table_{table}")
+    shown = d.rate_table(df, key, group_title)
+    st.dataframe(shown, hide_index=True, key=f"table_{table}")
+    d.download(shown, table.replace("_", "-"), table)
 
 
 section("reaction_rate_by_cycle", "cycle", "By cycle", "Cycle", "cycles", vertical=True)

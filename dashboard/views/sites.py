@@ -114,6 +114,7 @@ if d.require(wh, "reaction_rate_by_site"):
                 table[c] = full[c]
         st.dataframe(table, hide_index=True, key="table_sites",
                      column_config=d.narrow("Infusions", "Expected", "Patients"))
+        d.download(table, "reaction-rate-by-site", "sites")
         st.caption("Observed/expected 95% CI: the site's 95% Wilson interval of its reaction "
                    "rate times its infusions / its expected count (the expected count taken "
                    "as known). 99.8% limits: the counts of infusions with a reaction between "
@@ -170,6 +171,7 @@ if d.require(wh, "submissions"):
         })
         st.dataframe(out, hide_index=True, key="table_submissions",
                      column_config=d.narrow("Rows", "Events", "Adds up"))
+        d.download(out, "submissions", "submissions")
 
 # ------------------------------------------------------------------ data issues
 st.subheader("Data issues")
@@ -189,7 +191,8 @@ if d.require(wh, "data_issues"):
         view = issues if not site_filter else issues[issues["site_id"].astype(str)
                                                      .isin(site_filter)]
         cols = [c for c in ("site_id", "record_type", "ref", "issue", "detail") if c in view]
-        st.dataframe(view[cols + [c for c in view.columns if c not in cols]]
-                     .rename(columns={"site_id": "Site", "record_type": "Record type",
-                                      "ref": "Ref", "issue": "Issue", "detail": "Detail"}),
-                     hide_index=True, key="table_issues")
+        shown = view[cols + [c for c in view.columns if c not in cols]].rename(
+            columns={"site_id": "Site", "record_type": "Record type", "ref": "Ref", "issue": "Issue",
+                     "detail": "Detail"})
+        st.dataframe(shown, hide_index=True, key="table_issues")
+        d.download(shown, "data-issues", "issues")
