@@ -319,7 +319,6 @@ class Opened:
     folder: Path
     report: SubmissionReport
     manifest: object | None
-    ingested_at: datetime
     parts: dict[str, list[Part] | HeaderError] | None = None
 
     @property
@@ -334,7 +333,6 @@ def open_submission(folder: Path, ledger: list[dict]) -> Opened:
     is final when its status is `skipped`, or when the submission_id was reused."""
     site_id, submission_id = folder.parent.name, folder.name
     report = SubmissionReport(site_id=site_id, submission_id=submission_id, status="rejected")
-    ingested_at = datetime.now(timezone.utc)
     manifest, identity = None, "unreadable-folder"
     try:
         if folder.parent.is_symlink():
@@ -350,7 +348,7 @@ def open_submission(folder: Path, ledger: list[dict]) -> Opened:
     except SubmissionRejected as e:
         report.reason, report.rule = e.message, e.rule
     report.batch_id = batch_id_of(site_id, submission_id, identity)
-    opened = Opened(folder, report, manifest, ingested_at)
+    opened = Opened(folder, report, manifest)
     previous = [r for r in ledger if r["site_id"] == site_id and r["submission_id"] == submission_id]
     done = next((r for r in previous if r["batch_id"] == report.batch_id), None)
     if done is not None:
@@ -391,12 +389,15 @@ def finish_submission(home: Home, opened: Opened, pseudo: Pseudonymizer, ledger:
     (appended to `ledger` too). Parts not read yet are streamed and judged chunk by chunk."""
     report, manifest = opened.report, opened.manifest
     site_id, submission_id, batch_id = report.site_id, report.submission_id, report.batch_id
+    # ingested_at is what `build --as-of` cuts on: stamp it when this submission's writing
+    # starts, not when its wave was opened (a wave's reading and GX run come in between)
+    ingested_at = datetime.now(timezone.utc)
     files: dict[str, FileCounts] = {}
-    quarantine = Quarantine(batch_id, site_id, submission_id, opened.ingested_at)
+    quarantine = Quarantine(batch_id, site_id, submission_id, ingested_at)
     with event_store.BatchWriter(home, batch_id) as writer:
         if manifest is not None:
             lineage = dict(batch_id=batch_id, site_id=site_id, submission_id=submission_id,
-                           ingested_at=opened.ingested_at)
+                           ingested_at=ingested_at)
             try:
                 for spec in contract.FILES.values():
                     if spec.file in manifest.files:
@@ -412,7 +413,7 @@ def finish_submission(home: Home, opened: Opened, pseudo: Pseudonymizer, ledger:
         report.count(files.values())
         report.files = files
         ledger.append(writer.commit(dict(
-            report.ledger_row(manifest, opened.ingested_at, site_id=site_id, submission_id=submission_id),
+            report.ledger_row(manifest, ingested_at, site_id=site_id, submission_id=submission_id),
             files_json=json.dumps({k: asdict(v) for k, v in files.items()}, sort_keys=True))))
     return report
 

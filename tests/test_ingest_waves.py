@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import datetime, timezone
 
 import pyarrow.parquet as pq
 import pytest
 
-from safety_ledger import csv_reader, generator, ingest, validation
+from safety_ledger import csv_reader, event_store, generator, ingest, validation
 from safety_ledger.home import Home
 from safety_ledger.manifest import file_sha256
 
@@ -41,18 +42,22 @@ def _ingest(home_dir, landing_dir, monkeypatch, wave_bytes=None, chunk_rows=None
         real_reader = csv_reader.read_chunks
         monkeypatch.setattr(ingest, "read_chunks", lambda path, columns: real_reader(path, columns, size=chunk_rows))
     monkeypatch.setenv("SAFETY_LEDGER_SECRET", "waves-test-key")  # the same pseudonyms in every home
-    runs = []
+    runs, ended = [], []
     real = validation.validate
 
     def counting(home, spec, frame, run_name):
-        runs.append((spec.file, len(frame)))
-        return real(home, spec, frame, run_name)
+        try:
+            return real(home, spec, frame, run_name)
+        finally:
+            runs.append((spec.file, len(frame)))
+            ended.append(datetime.now(timezone.utc))
 
     monkeypatch.setattr(validation, "validate", counting)
     home = Home(home_dir).ensure()
     shutil.copytree(landing_dir, home.landing, dirs_exist_ok=True)
     reports = ingest.ingest_landing(home, progress=lambda _m: None)
     monkeypatch.undo()
+    _ingest.last_gx_run_ended = max(ended, default=None)
     return home, reports, runs
 
 
@@ -90,6 +95,13 @@ def test_one_wave_and_streamed_chunks_give_the_same_events(tmp_path, landing, mo
     assert max(n for _, n in stream_runs) == 40
     assert len(stream_runs) >= sum(-(-r.rows // 40) for r in stream_reports)
     assert sum(n for _, n in wave_runs) == sum(n for _, n in stream_runs)
+
+    # ingested_at (what `build --as-of` cuts on) is stamped when a submission is written,
+    # after its wave's GX runs, not when the wave was opened
+    wave_home, _reports, _runs = _ingest(tmp_path / "wave-again", landing_dir, monkeypatch)
+    gx_done = _ingest.last_gx_run_ended
+    assert gx_done is not None
+    assert all(r["ingested_at"] >= gx_done for r in event_store.read_ledger(wave_home))
 
     assert _rows(wave_home, wave_home.events) == _rows(stream_home, stream_home.events)
     assert _rows(wave_home, wave_home.quarantine) == _rows(stream_home, stream_home.quarantine)
