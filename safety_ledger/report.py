@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -34,11 +33,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .definitions import DEFINITIONS
+from .figures import (DASH, as_int, fmt_ci, fmt_int, fmt_pct, fmt_ratio, fmt_time, is_null,
+                      label_of, plural, rate_sentence, wilson)
+from .manifest import file_sha256
 from .home import Home
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
-Z = 1.959964
-DASH = "—"
 FONT = "DejaVu Sans"  # fonts-dejavu-core: on every machine image of this project's kind
 CHART_WIDTH = 560  # px: fits A4 portrait with 15 mm margins
 EVENT_TABLES = ("patients", "infusions", "reactions", "iraes", "retractions", "literature")
@@ -104,14 +104,6 @@ def _utc(ts: datetime) -> datetime:
     return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def fingerprint(home: Home, as_of: datetime) -> Stamp:
     """The stamp's fingerprint of every committed file of the batches ingested by `as_of`.
 
@@ -130,101 +122,16 @@ def fingerprint(home: Home, as_of: datetime) -> Stamp:
             batches += 1
             batch = row["batch_id"]
             ledger_file = home.events / folder / f"{batch}.parquet"
-            lines.append(f"{batch} {folder} {_sha256(ledger_file)}")
+            lines.append(f"{batch} {folder} {file_sha256(ledger_file)}")
             for rel, digest in sorted(json.loads(row.get("outputs_json") or "{}").items()):
                 path = home.root / rel
-                if not path.is_file() or _sha256(path) != digest:
+                if not path.is_file() or file_sha256(path) != digest:
                     raise ReportError(f"{rel} is missing or has changed since batch {batch} committed "
                                       "it: run `safety-ledger verify`")
                 lines.append(f"{batch} {path.parent.name} {digest}")
     lines.sort()
     digest = hashlib.sha256("".join(line + "\n" for line in lines).encode()).hexdigest()
     return Stamp(as_of=as_of, fingerprint=digest, batches=batches, files=len(lines))
-
-
-# ---------------------------------------------------------------------------- numbers
-
-
-def is_null(x: Any) -> bool:
-    if x is None:
-        return True
-    try:
-        import pandas as pd
-
-        return bool(pd.isna(x))
-    except (TypeError, ValueError):
-        return False
-
-
-def as_int(x: Any) -> int:
-    return 0 if is_null(x) else int(x)
-
-
-def wilson(k: Any, n: Any) -> tuple[float | None, float | None, float | None]:
-    if is_null(n) or int(n) <= 0:
-        return (None, None, None)
-    k, n = as_int(k), int(n)
-    p = k / n
-    z2 = Z * Z
-    denom = 1 + z2 / n
-    centre = (p + z2 / (2 * n)) / denom
-    half = Z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
-    return (p, max(0.0, centre - half), min(1.0, centre + half))
-
-
-def fmt_int(x: Any) -> str:
-    return DASH if is_null(x) else f"{int(x):,}"
-
-
-def _pct(x: Any) -> str:
-    return f"{100 * min(1.0, max(0.0, float(x))):.1f}"
-
-
-def fmt_pct(x: Any) -> str:
-    return DASH if is_null(x) else f"{_pct(x)}%"
-
-
-def fmt_ci(lo: Any, hi: Any) -> str:
-    return DASH if is_null(lo) or is_null(hi) else f"{_pct(lo)}–{_pct(hi)}%"
-
-
-def fmt_num(x: Any, digits: int = 2) -> str:
-    return DASH if is_null(x) else f"{float(x):.{digits}f}"
-
-
-def fmt_time(x: Any) -> str:
-    if is_null(x):
-        return DASH
-    if isinstance(x, datetime):
-        if x.tzinfo is not None:
-            return x.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        return x.strftime("%Y-%m-%d %H:%M")
-    if hasattr(x, "isoformat"):
-        return x.isoformat()
-    return str(x)
-
-
-def label(x: Any, missing: str = "(not recorded)") -> str:
-    if is_null(x):
-        return missing
-    if isinstance(x, float) and x.is_integer():
-        return str(int(x))
-    return str(x)
-
-
-def plural(n: Any, one: str, many: str | None = None) -> str:
-    n = as_int(n)
-    return f"{n:,} {one if n == 1 else (many or one + 's')}"
-
-
-def rate_sentence(what: str, k: Any, n: Any, unit: str) -> str:
-    n = as_int(n)
-    if n <= 0:
-        return f"{what} {DASH} (no {unit}, so no rate) — 0 of 0 {unit}"
-    rate, lo, hi = wilson(k, n)
-    if n == 1 and unit.endswith("s"):
-        unit = unit[:-1]
-    return f"{what} {fmt_pct(rate)} (95% CI {fmt_ci(lo, hi)}) — {as_int(k):,} of {n:,} {unit}"
 
 
 # ---------------------------------------------------------------------------- charts
@@ -355,7 +262,7 @@ def _rate_rows(rows: list[dict], key: str, k: str, rate: str, lo: str, hi: str) 
     for r in rows:
         if is_null(r[rate]) or as_int(r["infusions"]) <= 0:
             continue
-        out.append({"label": f"{label(r[key])} ({as_int(r[k])}/{as_int(r['infusions'])})",
+        out.append({"label": f"{label_of(r[key])} ({as_int(r[k])}/{as_int(r['infusions'])})",
                     "rate": float(r[rate]), "lo": float(r[lo]) if not is_null(r[lo]) else float(r[rate]),
                     "hi": float(r[hi]) if not is_null(r[hi]) else float(r[rate]), "colour": ""})
     return out
@@ -364,7 +271,7 @@ def _rate_rows(rows: list[dict], key: str, k: str, rate: str, lo: str, hi: str) 
 def _rate_table(rows: list[dict], key: str, key_title: str) -> Table:
     cols = [key_title, "Infusions", "With reaction", "Reaction rate", "95% CI", "Grade 3+",
             "Grade 3+ rate", "Grade 3+ 95% CI", "Patients"]
-    body = [[label(r[key]), fmt_int(r["infusions"]), fmt_int(r["reaction_infusions"]),
+    body = [[label_of(r[key]), fmt_int(r["infusions"]), fmt_int(r["reaction_infusions"]),
              fmt_pct(r["reaction_rate"]), fmt_ci(r["ci_low"], r["ci_high"]),
              fmt_int(r["grade3plus_infusions"]), fmt_pct(r["grade3plus_rate"]),
              fmt_ci(r["grade3plus_ci_low"], r["grade3plus_ci_high"]), fmt_int(r["patients"])]
@@ -410,11 +317,11 @@ def _signal_table(rows: list[dict]) -> Table:
     return Table(["Status", "First signalled", "Stratum type", "Stratum", "Infusions", "Observed",
                   "Expected", "LLR", "Threshold", "At signal: observed / expected"],
                  [[str(r["status"]), fmt_time(r["first_signalled_at"]),
-                   KINDS.get(str(r["stratum_type"]), str(r["stratum_type"])), label(r["stratum"]),
-                   fmt_int(r["infusions"]), fmt_int(r["observed"]), fmt_num(r["expected"], 1),
-                   fmt_num(r["statistic"], 3), fmt_num(r["threshold"], 3),
+                   KINDS.get(str(r["stratum_type"]), str(r["stratum_type"])), label_of(r["stratum"]),
+                   fmt_int(r["infusions"]), fmt_int(r["observed"]), fmt_ratio(r["expected"], 1),
+                   fmt_ratio(r["statistic"], 3), fmt_ratio(r["threshold"], 3),
                    DASH if r.get("observed_at_signal") is None
-                   else f"{fmt_int(r['observed_at_signal'])} / {fmt_num(r['expected_at_signal'], 1)}"]
+                   else f"{fmt_int(r['observed_at_signal'])} / {fmt_ratio(r['expected_at_signal'], 1)}"]
                   for r in rows])
 
 
@@ -469,7 +376,7 @@ def _rates(db: _Reader, figures: dict) -> Section:
                                  _svg(interval_chart(points, group_title=title, rate_title=what,
                                                      vertical=vertical, reference=wilson(total, inf)[0]))))
         s.tables.append((f"By {title.lower()}", _rate_table(rows, key, title)))
-        figures["rates"][table] = [[label(r[key]), as_int(r["infusions"]), as_int(r["reaction_infusions"]),
+        figures["rates"][table] = [[label_of(r[key]), as_int(r["infusions"]), as_int(r["reaction_infusions"]),
                                     fmt_ci(r["ci_low"], r["ci_high"]), as_int(r["grade3plus_infusions"]),
                                     fmt_ci(r["grade3plus_ci_low"], r["grade3plus_ci_high"]),
                                     as_int(r["patients"])] for r in rows]
@@ -526,11 +433,11 @@ def _sites(db: _Reader, figures: dict) -> Section:
          "99.8% limits", "Funnel"],
         [[r["site_id"], fmt_int(r["infusions"]), fmt_int(r["reaction_infusions"]),
           fmt_pct(r["reaction_rate"]), fmt_ci(r["ci_low"], r["ci_high"]),
-          fmt_num(r["expected_reaction_infusions"], 1), fmt_num(r["observed_to_expected"]),
+          fmt_ratio(r["expected_reaction_infusions"], 1), fmt_ratio(r["observed_to_expected"]),
           DASH if is_null(r["funnel_low"]) else f"{as_int(r['funnel_low'])}–{as_int(r['funnel_high'])}",
           flag[r["site_id"]]] for r in rows])))
     figures["sites"] = [[r["site_id"], as_int(r["infusions"]), as_int(r["reaction_infusions"]),
-                         fmt_num(r["expected_reaction_infusions"], 3), flag[r["site_id"]]] for r in rows]
+                         fmt_ratio(r["expected_reaction_infusions"], 3), flag[r["site_id"]]] for r in rows]
     return s
 
 
@@ -550,9 +457,9 @@ def _rechallenge(db: _Reader, figures: dict) -> Section:
 
     def group(r: dict) -> str:
         if is_null(r["protocol"]):
-            return f"not rechallenged · grade {label(r['index_grade_band'])}"
+            return f"not rechallenged · grade {label_of(r['index_grade_band'])}"
         premed = "premed." if r["premedicated"] else "no premed."
-        return f"{r['protocol']} · {premed} · grade {label(r['index_grade_band'])}"
+        return f"{r['protocol']} · {premed} · grade {label_of(r['index_grade_band'])}"
 
     done = [r for r in rows if as_int(r["rechallenged"]) > 0]
     if done:
@@ -607,7 +514,7 @@ def _rechallenge_by_protocol(db: _Reader, s: Section, figures: dict) -> None:
         k, n = as_int(r["successes"]), as_int(r["rechallenged"])
         if n > 0:
             rate, lo, hi = wilson(k, n)
-            points.append({"label": f"{label(r['protocol'])} · {who(r)} ({k}/{n})", "rate": rate,
+            points.append({"label": f"{label_of(r['protocol'])} · {who(r)} ({k}/{n})", "rate": rate,
                            "lo": lo, "hi": hi,
                            "colour": "this warehouse" if r["source"] == "warehouse" else "paper (Table 4)"})
     if points:
@@ -622,7 +529,7 @@ def _rechallenge_by_protocol(db: _Reader, s: Section, figures: dict) -> None:
     for r in rows:
         k, n = as_int(r["successes"]), as_int(r["rechallenged"])
         rate, lo, hi = wilson(k, n)
-        body.append([label(r["protocol"]), "This warehouse" if r["source"] == "warehouse"
+        body.append([label_of(r["protocol"]), "This warehouse" if r["source"] == "warehouse"
                      else f"{r['source']} (published)" + (f": {r['reference_cases']}"
                                                           if not is_null(r["reference_cases"]) else ""),
                      fmt_int(n), f"{k:,} of {n:,}", fmt_pct(rate), fmt_ci(lo, hi),
@@ -647,7 +554,7 @@ def _irae(db: _Reader, figures: dict) -> Section:
     s = Section("irae", "irAE trends", [DEFINITIONS["irae"], DEFINITIONS["current"]])
     rows = db.rows("SELECT strftime(month, '%Y-%m') AS m, category, events, grade3plus_events, patients, "
                    "treated_patients FROM marts.irae_monthly ORDER BY m, category")
-    figures["irae_monthly"] = [[r["m"], label(r["category"]), as_int(r["events"]),
+    figures["irae_monthly"] = [[r["m"], label_of(r["category"]), as_int(r["events"]),
                                 as_int(r["grade3plus_events"]), as_int(r["patients"]),
                                 as_int(r["treated_patients"])] for r in rows]
     if not rows:
@@ -658,8 +565,8 @@ def _irae(db: _Reader, figures: dict) -> Section:
     n_g3 = sum(as_int(r["grade3plus_events"]) for r in rows)
     s.lines.append(f"{plural(n_ev, 'irAE event')} ({n_g3:,} grade 3+) with onset in "
                    f"{plural(len(months), 'month')} ({months[0]} to {months[-1]}).")
-    cats = sorted({label(r["category"]) for r in rows})
-    ev = [{"x": r["m"], "colour": label(r["category"]), "value": as_int(r["events"]), "rank": cats.index(label(r["category"]))}
+    cats = sorted({label_of(r["category"]) for r in rows})
+    ev = [{"x": r["m"], "colour": label_of(r["category"]), "value": as_int(r["events"]), "rank": cats.index(label_of(r["category"]))}
           for r in rows]
     s.charts.append(("irAE events by month of onset and category",
                      _svg(stacked_bars(ev, x="x", x_title="Month of onset", y_title="irAE events",
@@ -683,7 +590,7 @@ def _irae(db: _Reader, figures: dict) -> Section:
     s.tables.append(("By month", Table(["Month", "irAE events", "Grade 3+ events", "Treated patients"], by_month)))
     s.tables.append(("By month and category", Table(
         ["Month", "Category", "Events", "Grade 3+", "Patients", "Treated patients"],
-        [[r["m"], label(r["category"]), fmt_int(r["events"]), fmt_int(r["grade3plus_events"]),
+        [[r["m"], label_of(r["category"]), fmt_int(r["events"]), fmt_int(r["grade3plus_events"]),
           fmt_int(r["patients"]), fmt_int(r["treated_patients"])] for r in rows])))
     return s
 
@@ -702,7 +609,7 @@ def _signals(db: _Reader, figures: dict) -> Section:
     else:
         s.lines.append("No stratum monitored: no current infusions.")
     figures["signals"] = [[r["stratum_type"], r["stratum"], r["status"], as_int(r["observed"]),
-                           fmt_num(r["statistic"], 6), fmt_time(r["first_signalled_at"])] for r in rows]
+                           fmt_ratio(r["statistic"], 6), fmt_time(r["first_signalled_at"])] for r in rows]
 
     s.definitions.append(PAGE_DEFINITIONS["premedication"])
     pe = db.rows("SELECT * FROM marts.premedication_effect ORDER BY cycle NULLS LAST")
@@ -714,9 +621,9 @@ def _signals(db: _Reader, figures: dict) -> Section:
                            "to compare in both groups).")
         else:
             s.lines.append(f"Mantel–Haenszel risk ratio, premedicated vs not, stratified by cycle: "
-                           f"{fmt_num(mh['risk_ratio'])} (95% CI {fmt_num(mh['rr_ci_low'])}–"
-                           f"{fmt_num(mh['rr_ci_high'])}) over {plural(mh['informative_strata'], 'cycle')} "
-                           f"with both groups; crude {fmt_num(mh['crude_risk_ratio'])}.")
+                           f"{fmt_ratio(mh['risk_ratio'])} (95% CI {fmt_ratio(mh['rr_ci_low'])}–"
+                           f"{fmt_ratio(mh['rr_ci_high'])}) over {plural(mh['informative_strata'], 'cycle')} "
+                           f"with both groups; crude {fmt_ratio(mh['crude_risk_ratio'])}.")
         s.lines.append(rate_sentence("With premedication: reaction rate", mh["premedicated_reaction_infusions"],
                                      mh["premedicated_infusions"], "infusions") + "; "
                        + rate_sentence("without: reaction rate", mh["not_premedicated_reaction_infusions"],
@@ -729,7 +636,7 @@ def _signals(db: _Reader, figures: dict) -> Section:
                           ("not premedicated", "not_premedicated_reaction_infusions", "not_premedicated_infusions")):
             rate, lo, hi = wilson(r[k], r[n])
             if rate is not None:
-                points.append({"label": f"cycle {label(r['cycle'])} {arm} ({as_int(r[k])}/{as_int(r[n])})",
+                points.append({"label": f"cycle {label_of(r['cycle'])} {arm} ({as_int(r[k])}/{as_int(r[n])})",
                                "rate": rate, "lo": lo, "hi": hi, "colour": arm})
     if points:
         s.charts.append(("Reaction rate with and without premedication by cycle, 95% Wilson intervals",
@@ -739,17 +646,17 @@ def _signals(db: _Reader, figures: dict) -> Section:
     s.tables.append(("Premedication by cycle", Table(
         ["Cycle", "Premedicated", "Rate with", "95% CI with", "Not premedicated", "Rate without",
          "95% CI without", "Risk ratio", "RR 95% CI"],
-        [[label(r["cycle"], "all cycles"),
+        [[label_of(r["cycle"], "all cycles"),
           f"{as_int(r['premedicated_reaction_infusions']):,} of {as_int(r['premedicated_infusions']):,}",
           fmt_pct(r["premedicated_rate"]), fmt_ci(r["premedicated_ci_low"], r["premedicated_ci_high"]),
           f"{as_int(r['not_premedicated_reaction_infusions']):,} of {as_int(r['not_premedicated_infusions']):,}",
           fmt_pct(r["not_premedicated_rate"]), fmt_ci(r["not_premedicated_ci_low"], r["not_premedicated_ci_high"]),
-          fmt_num(r["risk_ratio"]),
+          fmt_ratio(r["risk_ratio"]),
           DASH if is_null(r["rr_ci_low"]) else f"{float(r['rr_ci_low']):.2f}–{float(r['rr_ci_high']):.2f}"]
          for r in pe])))
-    figures["premedication"] = [[label(r["cycle"], "all cycles"), as_int(r["premedicated_infusions"]),
+    figures["premedication"] = [[label_of(r["cycle"], "all cycles"), as_int(r["premedicated_infusions"]),
                                  as_int(r["premedicated_reaction_infusions"]), as_int(r["not_premedicated_infusions"]),
-                                 as_int(r["not_premedicated_reaction_infusions"]), fmt_num(r["risk_ratio"], 6)]
+                                 as_int(r["not_premedicated_reaction_infusions"]), fmt_ratio(r["risk_ratio"], 6)]
                                 for r in pe]
     return s
 
@@ -845,14 +752,14 @@ def _literature(db: _Reader, figures: dict) -> Section:
     rows = db.rows("SELECT * FROM marts.literature ORDER BY first_ingested_at DESC, publication_id")
     types: dict[str, int] = {}
     for r in rows:
-        types[label(r["study_type"])] = types.get(label(r["study_type"]), 0) + 1
+        types[label_of(r["study_type"])] = types.get(label_of(r["study_type"]), 0) + 1
     s.lines.append(f"{plural(len(rows), 'publication')}"
                    + (": " + ", ".join(f"{t} {n}" for t, n in sorted(types.items())) if rows else "") + ".")
     s.tables.append(("", Table(["ID", "Title", "Indication", "Study type", "Key finding", "First ingested"],
-                               [[str(r["publication_id"]), str(r["title"]), label(r["indication"]),
-                                 label(r["study_type"]), str(r["key_finding"]), fmt_time(r["first_ingested_at"])]
+                               [[str(r["publication_id"]), str(r["title"]), label_of(r["indication"]),
+                                 label_of(r["study_type"]), str(r["key_finding"]), fmt_time(r["first_ingested_at"])]
                                 for r in rows])))
-    figures["literature"] = [[r["publication_id"], label(r["study_type"])] for r in rows]
+    figures["literature"] = [[r["publication_id"], label_of(r["study_type"])] for r in rows]
     return s
 
 
@@ -891,8 +798,8 @@ def _completeness(db: _Reader, figures: dict) -> Section:
     if rejected:
         s.tables.append(("Rejected submissions", Table(
             ["Site", "Submission", "Ingested", "Rule", "Reason"],
-            [[r["site_id"], r["submission_id"], fmt_time(r["ingested_at"]), label(r["rule"], DASH),
-              label(r["reason"], DASH)] for r in rejected])))
+            [[r["site_id"], r["submission_id"], fmt_time(r["ingested_at"]), label_of(r["rule"], DASH),
+              label_of(r["reason"], DASH)] for r in rejected])))
     figures["completeness"] = fig
     return s
 
