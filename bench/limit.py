@@ -28,11 +28,11 @@ used) and the data-issue bookkeeping the build keeps.
 """
 from __future__ import annotations
 
-import argparse
-import time
 from pathlib import Path
 
 import duckdb
+
+import reference_cli  # bench/, beside this script
 
 Z = 1.959964
 
@@ -164,20 +164,7 @@ def compute(home: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--home", required=True)
-    p.add_argument("--out", help="folder for <mart>.parquet")
-    args = p.parse_args(argv)
-    t = time.perf_counter()
-    marts = compute(Path(args.home))
-    seconds = time.perf_counter() - t
-    if args.out:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        for name, df in marts.items():
-            df.to_parquet(Path(args.out) / f"{name}.parquet", index=False)
-    print(f"limit: {seconds:.3f} s in the query, "
-          + ", ".join(f"{n} {len(d)} rows" for n, d in marts.items()))
-    return 0
+    return reference_cli.main(__doc__.splitlines()[0], "limit", "in the query", compute, argv)
 
 
 if __name__ == "__main__":

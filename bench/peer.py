@@ -11,12 +11,12 @@ first dose left out, Wilson 95% intervals.
 """
 from __future__ import annotations
 
-import argparse
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+import reference_cli  # bench/, beside this script
 
 Z = 1.959964
 CHEMO = {"capecitabine", "oxaliplatin", "s1", "paclitaxel", "nab_paclitaxel", "docetaxel",
@@ -107,20 +107,7 @@ def compute(home: Path) -> dict[str, pd.DataFrame]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--home", required=True)
-    p.add_argument("--out", help="folder for <mart>.parquet")
-    args = p.parse_args(argv)
-    t = time.perf_counter()
-    marts = compute(Path(args.home))
-    seconds = time.perf_counter() - t
-    if args.out:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        for name, df in marts.items():
-            df.to_parquet(Path(args.out) / f"{name}.parquet", index=False)
-    print(f"peer: {seconds:.3f} s in pandas, "
-          + ", ".join(f"{n} {len(d)} rows" for n, d in marts.items()))
-    return 0
+    return reference_cli.main(__doc__.splitlines()[0], "peer", "in pandas", compute, argv)
 
 
 if __name__ == "__main__":
