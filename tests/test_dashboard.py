@@ -14,7 +14,7 @@ import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
-APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+from appkit import open_page, texts
 
 PAGES = {
     "overview": "views/overview.py",
@@ -196,24 +196,7 @@ def warehouse_file(home: Path) -> Path:
 
 
 def run_page(page: str) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at.run()
-    if page != "overview":
-        at.switch_page(PAGES[page])
-        at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def texts(at: AppTest) -> str:
-    """Every piece of text on the page, one per line."""
-    out: list[str] = []
-    for kind in ("title", "subheader", "markdown", "caption", "info", "warning", "error",
-                 "success"):
-        out += [str(e.value) for e in getattr(at, kind)]
-    for m in at.metric:
-        out += [str(m.label), str(m.value)]
-    return "\n".join(out)
+    return open_page(None if page == "overview" else PAGES[page])
 
 
 def charts(at: AppTest):

@@ -28,6 +28,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from appkit import texts
+
 import seed_expected as X
 from dashboard import filters as F
 from safety_ledger.cli import main
@@ -85,13 +87,6 @@ def app(seed_home, monkeypatch):
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
-
-
-def texts(at: AppTest) -> str:
-    out = []
-    for kind in ("title", "markdown", "caption", "info", "warning", "error", "success"):
-        out += [str(e.value) for e in getattr(at, kind)]
-    return "\n".join(out)
 
 
 def test_unfiltered_overview_is_the_whole_seed(app):

@@ -17,11 +17,11 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from appkit import open_page
 from dashboard import charts
 from eventkit import build_home, infusion, patient, reaction, write_batch
 from safety_ledger.home import Home
 
-APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 
 
 def limits(curve, n):
@@ -84,15 +84,6 @@ def home(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
-def run_sites() -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at.run()
-    at.switch_page("views/sites.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 def funnel_spec(at: AppTest):
     """The funnel chart's layers and their data frames, by mark type."""
     hits = []
@@ -117,7 +108,7 @@ def test_sites_page_draws_the_funnel_and_names_the_sites_outside(home):
     site_batch(Home(home), "SITE-B", 10, 0)
     site_batch(Home(home), "SITE-C", 10, 5)
     build_home(Home(home))
-    at = run_sites()
+    at = open_page("views/sites.py")
     layers = funnel_spec(at)
     marks = [m for m, _ in layers]
     assert marks == ["line", "rule", "rule", "point", "text"]
@@ -155,7 +146,7 @@ def test_no_site_outside_names_none(home):
     site_batch(Home(home), "SITE-A", 10, 5)
     site_batch(Home(home), "SITE-B", 10, 5)
     build_home(Home(home))
-    at = run_sites()
+    at = open_page("views/sites.py")
     layers = funnel_spec(at)
     assert layers[4][1].empty
     assert "Sites outside their limits are named (none)" in "\n".join(

@@ -15,10 +15,10 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from appkit import open_page, texts
 from dashboard import literature_figures as lf
 from test_dashboard import write_warehouse
 
-APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -73,22 +73,8 @@ def home(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
-def run(page: str) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at.run()
-    at.switch_page(page)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def texts(at: AppTest) -> str:
-    return "\n".join(str(e.value) for kind in ("markdown", "caption", "info")
-                     for e in getattr(at, kind))
-
-
 def test_literature_page_shows_the_reported_figures_and_rates(home):
-    at = run("views/literature.py")
+    at = open_page("views/literature.py")
     figs = next(df.value for df in at.dataframe if "ORR" in df.value.columns)
     assert list(figs["ID"]) == ["PUB-009", "PUB-010"]
     assert figs.iloc[0][["ORR", "PFS", "OS", "ICER"]].tolist() == ["35%", "8.6-9.8mo",
@@ -124,7 +110,7 @@ def reference_labels(at: AppTest) -> list[list[str]]:
 
 
 def test_reported_reaction_rate_is_a_reference_line_on_the_rate_charts(home):
-    at = run("views/reaction_rates.py")
+    at = open_page("views/reaction_rates.py")
     assert reference_labels(at) == [["PUB-011: 12.5% of patients"]] * 3
     t = texts(at)
     assert "PUB-011: 12.5% of patients — “Infusion-related reactions in 12.5% of patients”" in t
@@ -139,6 +125,6 @@ def test_no_reported_rate_draws_no_line(home):
     con = duckdb.connect(str(home / "warehouse" / "safety.duckdb"))
     con.execute("DELETE FROM marts.literature WHERE publication_id = 'PUB-011'")
     con.close()
-    at = run("views/reaction_rates.py")
+    at = open_page("views/reaction_rates.py")
     assert reference_labels(at) == [[], [], []]
     assert "per patient over the whole study" not in texts(at)

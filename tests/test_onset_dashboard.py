@@ -3,7 +3,6 @@ example of tests/test_onset_marts.py (every figure below is worked out by hand t
 here)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import duckdb
@@ -11,11 +10,11 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from appkit import APP, frame, open_page, texts
 from eventkit import build_home
 from safety_ledger.home import Home
 from test_onset_marts import write_events
 
-APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 PAGE = "views/onset.py"
 
 
@@ -23,28 +22,6 @@ PAGE = "views/onset.py"
 def home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("SAFETY_LEDGER_HOME", str(tmp_path))
     return tmp_path
-
-
-def run() -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at.run()
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def texts(at: AppTest) -> str:
-    out: list[str] = []
-    for kind in ("title", "subheader", "markdown", "caption", "info", "warning", "error"):
-        out += [str(e.value) for e in getattr(at, kind)]
-    return "\n".join(out)
-
-
-def frame(at: AppTest, *columns: str):
-    hits = [df.value for df in at.dataframe if set(columns) <= set(df.value.columns)]
-    assert len(hits) == 1, f"{len(hits)} dataframes with columns {columns}"
-    return hits[0]
 
 
 def chart_data(at: AppTest, index: int) -> list:
@@ -55,7 +32,7 @@ def chart_data(at: AppTest, index: int) -> list:
 def test_onset_and_severity_page(home):
     write_events(Home(home))
     build_home(Home(home))
-    at = run()
+    at = open_page(PAGE)
     assert at.title[0].value == "Onset and severity"
     assert len(at.get("vega_lite_chart")) == 4  # onset, incidence, grades of reactions, of irAEs
     t = texts(at)
@@ -126,7 +103,7 @@ def test_a_warehouse_built_before_these_marts_explains_itself(home):
     con = duckdb.connect(str(path))
     con.execute("CREATE SCHEMA marts; CREATE TABLE marts.literature (publication_id VARCHAR)")
     con.close()
-    at = run()
+    at = open_page(PAGE)
     infos = "\n".join(i.value for i in at.info)
     for table in ("reaction_onset", "irae_cumulative_incidence", "grade_distribution"):
         assert f"`marts.{table}`" in infos

@@ -12,7 +12,8 @@ import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
-APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+from appkit import frame, open_page, texts
+
 PAGE = "views/signals.py"
 
 # stratum_type, stratum, infusions, observed, expected, statistic, status, first_signalled_at,
@@ -96,35 +97,12 @@ def warehouse_file(home: Path) -> Path:
     return home / "warehouse" / "safety.duckdb"
 
 
-def run(page: str | None = PAGE) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at.run()
-    if page:
-        at.switch_page(page)
-        at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def texts(at: AppTest) -> str:
-    out: list[str] = []
-    for kind in ("title", "subheader", "markdown", "caption", "info", "warning", "error"):
-        out += [str(e.value) for e in getattr(at, kind)]
-    return "\n".join(out)
-
-
-def frame(at: AppTest, *columns: str):
-    hits = [df.value for df in at.dataframe if set(columns) <= set(df.value.columns)]
-    assert len(hits) == 1, f"{len(hits)} dataframes with columns {columns}"
-    return hits[0]
-
-
 # ---------------------------------------------------------------------------- the page
 
 
 def test_signals_newest_first_with_definition_and_citation(home):
     write_warehouse(warehouse_file(home))
-    at = run()
+    at = open_page(PAGE)
     assert at.title[0].value == "Signals and premedication"
     t = texts(at)
     assert "Signal = binomial MaxSPRT (Kulldorff M, Davis RL, Kolczak M, Lewis E, Lieu T, Platt R." in t
@@ -150,7 +128,7 @@ def test_signals_newest_first_with_definition_and_citation(home):
 
 def test_premedication_table_and_mantel_haenszel_line(home):
     write_warehouse(warehouse_file(home))
-    at = run()
+    at = open_page(PAGE)
     t = texts(at)
     assert "Greenland S, Robins JM. Estimation of a common effect parameter from sparse " \
            "follow-up data. Biometrics 1985;41:55–68" in t
@@ -172,16 +150,16 @@ def test_premedication_table_and_mantel_haenszel_line(home):
 def test_no_open_signal(home):
     quiet = [r[:6] + ("no signal", None, None) for r in SIGNALS]
     write_warehouse(warehouse_file(home), signals=quiet)
-    at = run()
+    at = open_page(PAGE)
     assert "**0 open signals** of 5 strata monitored." in texts(at)
-    at = run(None)  # Overview
+    at = open_page(None)  # Overview
     assert "No open signal in 5 monitored strata." in texts(at)
     assert not [df for df in at.dataframe if "LLR" in df.value.columns]
 
 
 def test_empty_marts_are_explained(home):
     write_warehouse(warehouse_file(home), signals=[])
-    at = run()
+    at = open_page(PAGE)
     assert "`marts.signals` has no rows: no current infusions yet." in [i.value for i in at.info]
 
 
@@ -190,7 +168,7 @@ def test_empty_marts_are_explained(home):
 
 def test_overview_lists_open_signals_newest_first(home):
     write_warehouse(warehouse_file(home))
-    at = run(None)
+    at = open_page(None)
     t = texts(at)
     assert "Open signals" in [s.value for s in at.subheader]
     assert "**2 open signals** in 5 monitored strata, newest first:" in t
@@ -208,7 +186,7 @@ def test_overview_lists_open_signals_newest_first(home):
 
 def test_warehouse_built_before_these_marts_explains_itself(home):
     write_warehouse(warehouse_file(home), tables=set())  # only marts.literature
-    at = run()
+    at = open_page(PAGE)
     infos = [i.value for i in at.info]
     path = warehouse_file(home).resolve()
     assert infos == [
@@ -217,14 +195,14 @@ def test_warehouse_built_before_these_marts_explains_itself(home):
         f"The warehouse at {path} has no `marts.premedication_effect` yet. "
         "Run `safety-ledger build` to rebuild it with the current transforms."]
     assert not at.dataframe
-    at = run(None)  # Overview
+    at = open_page(None)  # Overview
     assert (f"The warehouse at {path} has no `marts.signals` yet. "
             "Run `safety-ledger build` to rebuild it with the current transforms.") in [
         i.value for i in at.info]
 
 
 def test_no_warehouse_on_the_new_page(home):
-    at = run()
+    at = open_page(PAGE)
     assert at.title[0].value == "Signals and premedication"
     assert [w.value for w in at.warning] == [
         f"No warehouse yet at {warehouse_file(home).resolve()}. "
