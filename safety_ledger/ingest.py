@@ -14,6 +14,7 @@ Every data row ends as exactly one of: event, duplicate, quarantined.
 from __future__ import annotations
 
 import bisect
+from collections import ChainMap
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
@@ -21,6 +22,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
+import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -112,50 +115,62 @@ def key_columns(spec: contract.FileSpec) -> list[str]:
     return ["patient_key" if spec.key == "patient_ref" else spec.key]
 
 
-def _event_column(kind: str, cells: pd.Series, typed: pd.Series) -> pa.Array:
+def _event_column(kind: str, cells: pa.Array, typed: pd.Series) -> pa.Array:
     """One contract column of the valid rows as its event type."""
     if kind == "int":
         return pa.array(typed.astype("Int32"), type=pa.int32())
     if kind == "float":
         return pa.array(typed.astype("float64"), type=pa.float64())
     if kind == "date":
-        return pa.array(typed.dt.date, type=pa.date32())
+        return pa.array(typed, type=pa.timestamp("us")).cast(pa.date32())
     if kind == "timestamp":
         return pa.array(typed.dt.as_unit("us"), type=event_schema.TS)
     if kind == "bool":
-        return pa.array(cells == "true", type=pa.bool_())
+        return pc.equal(cells, "true")
     if kind == "list":  # an empty cell is an empty list
-        split = pc.split_pattern(pa.array(cells, type=pa.string()), ";").cast(event_schema.STR_LIST)
+        split = pc.split_pattern(cells, ";").cast(event_schema.STR_LIST)
         return pc.fill_null(split, pa.scalar([], type=event_schema.STR_LIST))
-    return pa.array(cells.astype(object).where(cells.notna(), None), type=pa.string())
+    return cells
 
 
-def _canonical(kind: str, cells: pd.Series, typed: pd.Series) -> pd.Series:
+def _canonical(kind: str, cells: pa.Array, typed: pd.Series) -> pa.Array:
     """A column as text that is equal exactly when the typed values are equal (375 and
     375.0 are the same dose), for the content hash that tells a duplicate from a conflict."""
-    if kind in ("int", "float", "date", "timestamp"):
-        text = typed.astype("string") if kind != "timestamp" else typed.dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    if kind in ("int", "float", "date"):
+        text = pa.array(typed.astype("string"), type=pa.string())   # pandas' text of the value: 375.0
+    elif kind == "timestamp":
+        text = pc.strftime(pa.array(typed.dt.as_unit("us"), type=event_schema.TS), format="%Y-%m-%dT%H:%M:%S")
     else:
         text = cells
-    return text.fillna("\x00").astype(str)
+    return pc.fill_null(text, "\x00")
 
 
-def record_events(spec: contract.FileSpec, parsed, valid: pd.Index) -> tuple[dict[str, pa.Array], list[str]]:
-    """The typed event columns and the content hash of the valid rows of a chunk."""
+def record_events(spec: contract.FileSpec, chunk: Chunk, parsed, valid: np.ndarray) -> tuple[dict[str, pa.Array], pa.Array]:
+    """The typed event columns and the content hash (SHA-256 hex of the canonical texts
+    joined by US) of the valid rows of a chunk, given by position."""
     columns: dict[str, pa.Array] = {}
     canonical = []
+    take = pa.array(valid, type=pa.int64())
     for c in spec.columns:
-        cells = parsed.frame.loc[valid, c.name].astype("string")
-        typed = parsed.typed[c.name].loc[valid]
+        cells = chunk.columns[c.name].take(take)
+        typed = parsed.typed[c.name].iloc[valid]
         name = "patient_key" if c.name == "patient_ref" else c.name
         columns[name] = _event_column(c.kind, cells, typed)
         if c.name == "started_at":
-            columns["started_local_date"] = pa.array(
-                pd.to_datetime(cells.str.slice(0, 10), format="%Y-%m-%d").dt.date, type=pa.date32())
+            columns["started_local_date"] = pc.strptime(pc.utf8_slice_codeunits(cells, 0, 10),
+                                                        format="%Y-%m-%d", unit="s").cast(pa.date32())
         if c.name != "recorded_at":
             canonical.append(_canonical(c.kind, cells, typed))
-    joined = canonical[0].str.cat(canonical[1:], sep="\x1f") if canonical else pd.Series([], dtype=str)
-    return columns, [hashlib.sha256(t.encode()).hexdigest() for t in joined]
+    joined = pc.binary_join_element_wise(*canonical, "\x1f")
+    return columns, _sha256(joined)
+
+
+def _sha256(texts: pa.Array) -> pa.Array:
+    """SHA-256 hex of each text, in DuckDB: one vectorized pass instead of a Python call
+    per row (the same digests as hashlib's hexdigest of the UTF-8 bytes)."""
+    rows = pa.table({"text": texts})
+    with duckdb.connect() as con:
+        return con.sql("SELECT sha256(text) AS digest FROM rows").to_arrow_table().column("digest").combine_chunks()
 
 
 NOT_PATIENT = ("infusion", "reaction", "irae")
@@ -167,17 +182,23 @@ def pseudonymize_cells(spec: contract.FileSpec, site_id: str, chunk: Chunk, pseu
     record_type is unreadable: we cannot tell, so we protect it)."""
     cols = chunk.columns
     if "patient_ref" in cols:
-        # a patient has many rows in a chunk: one HMAC per distinct reference
-        mapped = {v: pseudo(site_id, v) for v in set(cols["patient_ref"])}
-        cols["patient_ref"] = [mapped[v] for v in cols["patient_ref"]]
+        cols["patient_ref"] = _pseudonyms(cols["patient_ref"], site_id, pseudo)
     if spec.file == "retractions.csv":
-        cols["ref"] = [ref if kind in NOT_PATIENT else pseudo(site_id, ref)
-                       for kind, ref in zip(cols["record_type"], cols["ref"])]
+        other_record = pc.fill_null(pc.is_in(cols["record_type"], pa.array(NOT_PATIENT)), False)
+        cols["ref"] = pc.if_else(other_record, cols["ref"], _pseudonyms(cols["ref"], site_id, pseudo))
     for row in chunk.misshapen:
         if "patient_ref" in row.cells:
             row.cells["patient_ref"] = pseudo(site_id, row.cells["patient_ref"])
         if spec.file == "retractions.csv" and row.cells.get("record_type") not in NOT_PATIENT:
             row.cells["ref"] = pseudo(site_id, row.cells.get("ref"))
+
+
+def _pseudonyms(refs: pa.Array, site_id: str, pseudo: Pseudonymizer) -> pa.Array:
+    """Each reference's pseudonym (null stays null): a patient has many rows, so one HMAC
+    per distinct reference."""
+    coded = refs.dictionary_encode()
+    mapped = pa.array([pseudo(site_id, v) for v in coded.dictionary.to_pylist()], type=pa.string())
+    return mapped.take(coded.indices)
 
 
 def _folder_fingerprint(folder: Path) -> str:
@@ -273,23 +294,24 @@ def sort_rows(part: Part, lineage: dict, seen: dict[tuple, str],
     table = event_schema.TABLE_OF_FILE[spec.file]
     for r in chunk.misshapen:
         quarantine.add(spec.file, r.number, r.cells, [f"{table}.row.shape"], f"{r.shape_error}: check quoting of this row")
-    position = {n: i for i, n in enumerate(chunk.numbers)}
     for number, violations in sorted(broken.items()):
-        cells = chunk.cells(position[number])
+        cells = chunk.cells(chunk.position(number))
         quarantine.add(spec.file, number, cells, sorted({v.rule for v in violations}),
                        _violation_reason(cells, violations))
-    valid = parsed.frame.index.difference(pd.Index(list(broken), dtype="int64"), sort=False)
-    columns, digests = record_events(spec, parsed, valid)
-    recorded = parsed.typed["recorded_at"].loc[valid].dt.as_unit("us")
+    valid = np.setdiff1d(np.arange(len(chunk.numbers)),
+                         [chunk.position(n) for n in broken], assume_unique=True)
+    columns, digests = record_events(spec, chunk, parsed, valid)
+    recorded = parsed.typed["recorded_at"].iloc[valid].dt.as_unit("us")
     micros = ((recorded - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "us")).tolist()
     keys = list(zip(*(columns[k].to_pylist() for k in key_columns(spec)), micros))
     keep = []
-    for i, (version, digest, number) in enumerate(zip(keys, digests, valid)):
+    for i, (version, digest) in enumerate(zip(keys, digests.to_pylist())):
         if version in seen:
             if seen[version] == digest:
                 counts.duplicates += 1
             else:
-                quarantine.add(spec.file, number, chunk.cells(position[number]), [f"{table}.key.conflict"],
+                number = int(chunk.numbers[valid[i]])
+                quarantine.add(spec.file, number, chunk.cells(int(valid[i])), [f"{table}.key.conflict"],
                                "same key and recorded_at as a version already accepted, with different "
                                "content: send a correction with a later recorded_at")
             continue
@@ -297,14 +319,15 @@ def sort_rows(part: Part, lineage: dict, seen: dict[tuple, str],
         keep.append(i)
     take = pa.array(keep, type=pa.int64())
     n = len(keep)
-    rows = valid.take(keep)
+    positions = pa.array(valid, type=pa.int64()).take(take)
+    rows = pa.array(chunk.numbers, type=pa.int64()).take(positions)
     events = {name: arr.take(take) for name, arr in columns.items()}
     events.update(
-        event_id=pa.array([f"{lineage['batch_id']}:{spec.file}:{r}" for r in rows], type=pa.string()),
+        event_id=pc.binary_join_element_wise(f"{lineage['batch_id']}:{spec.file}:", rows.cast(pa.string()), ""),
         source_file=pa.array([spec.file] * n, type=pa.string()),
-        source_row=pa.array(rows, type=pa.int64()),
-        content_hash=pa.array(digests, type=pa.string()).take(take),
-        recorded_at_text=pa.array(parsed.frame.loc[rows, "recorded_at"], type=pa.string()),
+        source_row=rows,
+        content_hash=digests.take(take),
+        recorded_at_text=chunk.columns["recorded_at"].take(positions),
         **{k: pa.array([v] * n, type=event_schema.schema(table).field(k).type) for k, v in lineage.items()})
     counts.events = n
     counts.quarantined = counts.rows - counts.events - counts.duplicates
@@ -383,8 +406,35 @@ def read_submission(opened: Opened, pseudo: Pseudonymizer) -> None:
         opened.manifest, opened.parts = None, None
 
 
+class History:
+    """Each site's accepted versions of each table, (key..., recorded_at) -> content hash:
+    read from the store once per run, then kept up to date by the run's own commits (a
+    site's history is not read again for each of its submissions)."""
+
+    def __init__(self, home: Home, ledger: list[dict]):
+        self.home, self.ledger = home, ledger
+        self._versions: dict[tuple[str, str], dict[tuple, str]] = {}
+
+    def of(self, spec: contract.FileSpec, site_id: str) -> dict[tuple, str]:
+        table = event_schema.TABLE_OF_FILE[spec.file]
+        if (table, site_id) not in self._versions:
+            self._versions[(table, site_id)] = event_store.versions(
+                self.home, table, site_id, key_columns(spec), ledger_rows=self.ledger)
+        return self._versions[(table, site_id)]
+
+    def pending(self, site_id: str) -> dict[str, ChainMap]:
+        """A submission's view of its site's history: what it adds stays in its own layer
+        until `keep` (committed) or is dropped with it (rejected)."""
+        return {spec.file: ChainMap({}, self.of(spec, site_id)) for spec in contract.FILES.values()}
+
+    @staticmethod
+    def keep(pending: dict[str, ChainMap]) -> None:
+        for layered in pending.values():
+            layered.maps[1].update(layered.maps[0])
+
+
 def finish_submission(home: Home, opened: Opened, pseudo: Pseudonymizer, ledger: list[dict],
-                      progress: Progress = print) -> SubmissionReport:
+                      progress: Progress = print, history: History | None = None) -> SubmissionReport:
     """Write the submission's events, duplicates' counts and quarantine, then its ledger row
     (appended to `ledger` too). Parts not read yet are streamed and judged chunk by chunk."""
     report, manifest = opened.report, opened.manifest
@@ -394,6 +444,8 @@ def finish_submission(home: Home, opened: Opened, pseudo: Pseudonymizer, ledger:
     ingested_at = datetime.now(timezone.utc)
     files: dict[str, FileCounts] = {}
     quarantine = Quarantine(batch_id, site_id, submission_id, ingested_at)
+    history = history or History(home, ledger)
+    seen = history.pending(site_id) if manifest is not None else {}
     with event_store.BatchWriter(home, batch_id) as writer:
         if manifest is not None:
             lineage = dict(batch_id=batch_id, site_id=site_id, submission_id=submission_id,
@@ -404,7 +456,7 @@ def finish_submission(home: Home, opened: Opened, pseudo: Pseudonymizer, ledger:
                         read = opened.parts.get(spec.file) if opened.parts is not None else None
                         files[spec.file] = ingest_csv(home, spec, opened.folder / spec.file,
                                                       f"{site_id}__{submission_id}", lineage, quarantine, writer,
-                                                      pseudo, progress, ledger, read)
+                                                      pseudo, progress, read, seen[spec.file])
                 report.status = "accepted"
             except FileRejected as e:
                 report.reason, report.rule = e.message, e.rule
@@ -415,19 +467,23 @@ def finish_submission(home: Home, opened: Opened, pseudo: Pseudonymizer, ledger:
         ledger.append(writer.commit(dict(
             report.ledger_row(manifest, ingested_at, site_id=site_id, submission_id=submission_id),
             files_json=json.dumps({k: asdict(v) for k, v in files.items()}, sort_keys=True))))
+        if report.status == "accepted":
+            history.keep(seen)
     return report
 
 
 def ingest_csv(home: Home, spec: contract.FileSpec, path: Path, run_name: str, lineage: dict,
                quarantine: Quarantine, writer: event_store.BatchWriter, pseudo: Pseudonymizer | None,
-               progress: Progress, ledger: list[dict] | None = None,
-               read: list[Part] | HeaderError | None = None) -> FileCounts:
+               progress: Progress, read: list[Part] | HeaderError | None = None,
+               seen: dict[tuple, str] | None = None) -> FileCounts:
     """One CSV into the batch: its parts already read and judged (`read`), or streamed
-    from the file and judged chunk by chunk."""
+    from the file and judged chunk by chunk. `seen`: the versions accepted before (read
+    from the store when not given), to which this file's new versions are added."""
     table = event_schema.TABLE_OF_FILE[spec.file]
     site_id = lineage.get("site_id")
-    seen = event_store.versions(home, table, site_id, key_columns(spec),
-                                ledger="submissions" if site_id is not None else "literature", ledger_rows=ledger)
+    if seen is None:
+        seen = event_store.versions(home, table, site_id, key_columns(spec),
+                                    ledger="submissions" if site_id is not None else "literature")
     counts = FileCounts()
     where = f"{run_name.replace('__', '/')} {spec.file}"
     try:
@@ -510,6 +566,7 @@ def ingest_landing(home: Home, landing: Path | None = None, progress: Progress =
         ledger = event_store.read_ledger(home)
         complete, waiting = complete_submissions(landing)
         wave: list[tuple[int, Opened]] = []
+        history = History(home, ledger)
 
         def run_wave() -> None:
             readable = [o for _, o in wave if o.manifest is not None]
@@ -525,7 +582,7 @@ def ingest_landing(home: Home, landing: Path | None = None, progress: Progress =
                     judge(home, parts, f"{first.site_id}__{first.submission_id}"
                           + (f"__and_{len(readable) - 1}_more" if len(readable) > 1 else ""))
             for i, o in wave:
-                reports[i] = finish_submission(home, o, pseudo, ledger, progress)
+                reports[i] = finish_submission(home, o, pseudo, ledger, progress, history)
                 progress(reports[i].line())
             wave.clear()
 

@@ -16,6 +16,7 @@ from pathlib import Path
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 import pandas as pd  # noqa: E402
+import pyarrow as pa  # noqa: E402
 
 from . import contract, suites  # noqa: E402
 from .values import SHAPES  # noqa: E402
@@ -62,10 +63,11 @@ def _local_date(kind: str, cells: pd.Series, typed: pd.Series) -> pd.Series:
     return pd.to_datetime(cells.str.slice(0, 10).where(typed.notna()), format="%Y-%m-%d", errors="coerce")
 
 
-def frame_for(spec: contract.FileSpec, numbers: list[int], columns: dict[str, list]) -> Parsed:
-    """The frame the suite validates: the CSV's cells plus the derived columns it reads."""
+def frame_for(spec: contract.FileSpec, numbers, columns: dict[str, pa.Array]) -> Parsed:
+    """The frame the suite validates: the CSV's cells (Arrow strings, null where empty)
+    plus the derived columns it reads."""
     index = pd.Index(numbers, name="source_row")
-    cells = {c: pd.Series(columns[c], index=index, dtype="string") for c in spec.column_names}
+    cells = {c: pd.Series(pd.arrays.ArrowStringArray(columns[c]), index=index) for c in spec.column_names}
     typed = {c.name: _typed(c.kind, cells[c.name]) for c in spec.columns}
     data = {c: cells[c].astype(object).where(cells[c].notna(), None) for c in spec.column_names}
     for c in spec.columns:
