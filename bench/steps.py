@@ -223,17 +223,22 @@ def page_queries() -> list[tuple[str, list[tuple[str, str, object]]]]:
                 continue
             sql, params = getattr(ff, m.group(1))(no_filter)
             found.append((m.start(), f"filters.{m.group(1)}", sql, tuple(params)))
-        for m in re.finditer(r'\bwh\.sql\(\s*([^)]*)\)', src):
-            arg = m.group(1).strip()
-            try:  # a string literal, maybe written as adjacent literals over several lines
-                lit = ast.literal_eval(f"({arg})")
-            except (ValueError, SyntaxError):
-                lit = None
-            if isinstance(lit, str):
-                found.append((m.start(), " ".join(lit.split())[:40], lit, ()))
+        line_starts = [0]
+        for line in src.splitlines(keepends=True):
+            line_starts.append(line_starts[-1] + len(line))
+        for node in ast.walk(ast.parse(src)):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "sql" and isinstance(node.func.value, ast.Name)
+                    and node.func.value.id == "wh"):
+                continue
+            start = line_starts[node.lineno - 1] + node.col_offset
+            arg = ast.get_source_segment(src, node)[len("wh.sql("):-1].strip()
+            first = node.args[0] if node.args else None
+            if isinstance(first, ast.Constant) and isinstance(first.value, str) and len(node.args) == 1:
+                found.append((start, " ".join(first.value.split())[:40], first.value, ()))
             elif re.fullmatch(r'filters\.TIMELINE_SQL\s*,\s*\[site_id, patient_key\]', arg):
-                found.append((m.start(), TIMELINE, ff.TIMELINE_SQL, TIMELINE))
-            elif re.match(ON_DEMAND[1], src[m.start():]):
+                found.append((start, TIMELINE, ff.TIMELINE_SQL, TIMELINE))
+            elif re.match(ON_DEMAND[1], src[start:]):
                 continue
             else:
                 raise RuntimeError(f"cannot read the SQL of wh.sql({arg})")
