@@ -349,6 +349,15 @@ def _yes(ok: bool | None) -> str:
     return "not measured" if ok is None else "**met**" if ok else "**not met**"
 
 
+def ingest_rss(step: dict) -> int:
+    """The ingest's memory: with worker processes, the sum of the parent's and every
+    worker's peak (an upper bound: they need not peak together); else its peak RSS."""
+    workers = step["result"].get("workers_peak_rss_bytes") or []
+    if not workers:
+        return step["peak_rss"]
+    return step["result"].get("parent_peak_rss_bytes", step["peak_rss"]) + sum(workers)
+
+
 def size_figures(r: dict) -> dict:
     st = r["steps"]
     ing, ing1 = st["ingest"], st["ingest_1pct"]
@@ -356,13 +365,16 @@ def size_figures(r: dict) -> dict:
         "events": ing["result"]["events"], "rows": ing["result"]["rows"],
         "ingest_s": ing["seconds"], "rows_per_s": ing["result"]["rows"] / ing["seconds"],
         "events_per_s": ing["result"]["events"] / ing["seconds"],
-        "gx_share": ing["result"]["gx_seconds"] / ing["seconds"],
-        "parsing_share": ing["result"].get("parsing_seconds", 0.0) / ing["seconds"],
+        # with worker processes GX's seconds are summed over them: a share of their time
+        "gx_share": ing["result"]["gx_seconds"] / (ing["seconds"] * max(1, ing["result"].get("workers", 0))),
+        "parsing_share": ing["result"].get("parsing_seconds", 0.0)
+        / (ing["seconds"] * max(1, ing["result"].get("workers", 0))),
+        "ingest_rss": ingest_rss(ing),
         "build_s": st["build"]["seconds"], "limit_s": st["limit"].get("seconds"),
         "peer_s": st["peer"].get("seconds"),
         "incr_s": st["build_after_1pct"]["seconds"],
-        "rss_pipeline": max(st[k]["peak_rss"] for k in ("ingest", "build", "dashboard", "ingest_1pct",
-                                                       "build_after_1pct")),
+        "rss_pipeline": max([ingest_rss(ing), ingest_rss(ing1)]
+                            + [st[k]["peak_rss"] for k in ("build", "dashboard", "build_after_1pct")]),
         "query_p95_ms": max(q["p95_ms"] for p in st["dashboard"]["result"]["pages"] for q in p["queries"]),
         "page_p95_ms": max(p["page_p95_ms"] for p in st["dashboard"]["result"]["pages"]),
         "ingest1_rows_per_s": ing1["result"]["rows"] / ing1["seconds"],
@@ -433,8 +445,13 @@ def report(results: list[dict], skipped: list[dict], mach: dict, args, failures:
                  f"{g['total_rows'] / st['generate']['seconds']:,.0f} rows/s | {_mib(st['generate']['peak_rss'])} "
                  "| | | not a pipeline step |")
         L.append(f"| ingest | {_s(ing['seconds'])} | {f['rows_per_s']:,.0f} rows/s "
-                 f"({f['events_per_s']:,.0f} events/s) | {_mib(ing['peak_rss'])} | | | "
-                 f"GX {100 * f['gx_share']:.0f}% of wall; parsing cells into the typed frame GX and "
+                 f"({f['events_per_s']:,.0f} events/s) | {_mib(f['ingest_rss'])} | | | "
+                 + (f"{ing['result']['workers']} worker processes (peak RSS: parent "
+                    f"{_mib(ing['result']['parent_peak_rss_bytes'])}, workers "
+                    f"{', '.join(_mib(b) for b in ing['result']['workers_peak_rss_bytes'])}; summed); "
+                    f"GX {100 * f['gx_share']:.0f}% of the workers' time"
+                    if ing["result"].get("workers") else f"GX {100 * f['gx_share']:.0f}% of wall")
+                 + "; parsing cells into the typed frame GX and "
                  f"the events share {100 * f['parsing_share']:.0f}% ({gx_text}) |")
         for key, text in (("build", "full build"), ("build_after_1pct", "build after the 1% batch")):
             s = st[key]

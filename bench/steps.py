@@ -15,6 +15,7 @@ import csv
 import inspect
 import json
 import re
+import resource
 import shutil
 import sys
 import time
@@ -93,36 +94,11 @@ PARSING = ("frame_for",)
 
 
 def cmd_ingest(args) -> None:
-    """`safety-ledger ingest`, in-process, with every public function of
-    safety_ledger.validation (the GX step: frame building, checkpoint runs, Data Docs)
-    wrapped in a timer.  Nested calls are counted once, at the outermost wrapper.  The
-    wrapping is done before safety_ledger.ingest is imported, so a `from .validation
-    import ...` at its top gets the wrapped functions too."""
+    """`safety-ledger ingest`, in-process. The GX step's time is what
+    safety_ledger.validation.STATS measured (frame building, checkpoint runs, Data Docs),
+    in this process and in the ingest's worker processes, whose peak RSS is kept too."""
     import safety_ledger.validation as validation
-
-    spent: dict[str, float] = {}
-    calls: dict[str, int] = {}
-    depth = [0]
-
-    def timed(name, fn):
-        def wrapper(*a, **k):
-            if depth[0]:
-                return fn(*a, **k)
-            depth[0] += 1
-            t0 = time.perf_counter()
-            try:
-                return fn(*a, **k)
-            finally:
-                depth[0] -= 1
-                spent[name] = spent.get(name, 0.0) + time.perf_counter() - t0
-                calls[name] = calls.get(name, 0) + 1
-        wrapper.__wrapped__ = fn
-        return wrapper
-
-    for name, obj in list(vars(validation).items()):
-        if (not name.startswith("_") and inspect.isfunction(obj)
-                and obj.__module__ == validation.__name__):
-            setattr(validation, name, timed(name, obj))
+    from safety_ledger import ingest_workers
 
     from safety_ledger.home import Home
     from safety_ledger.ingest import ingest_landing
@@ -142,9 +118,14 @@ def cmd_ingest(args) -> None:
         "quarantined": sum(r.quarantined for r in accepted),
         # GX proper: the checkpoint runs and Data Docs; frame_for parses the cells into
         # the typed frame that both GX and the event columns use, so it is kept apart
-        "gx_seconds": sum(v for k, v in spent.items() if k not in PARSING),
-        "parsing_seconds": sum(v for k, v in spent.items() if k in PARSING),
-        "gx_breakdown": {k: {"seconds": v, "calls": calls[k]} for k, v in sorted(spent.items())},
+        "gx_seconds": sum(v for k, (v, _) in validation.STATS.items() if k not in PARSING),
+        "parsing_seconds": sum(v for k, (v, _) in validation.STATS.items() if k in PARSING),
+        "gx_breakdown": {k: {"seconds": v, "calls": n} for k, (v, n) in sorted(validation.STATS.items())},
+        # seconds of work summed over the processes (more than the wall time with workers)
+        "workers": len(ingest_workers.LAST_RUN.get("workers", {})),
+        "parent_peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "workers_peak_rss_bytes": [w["peak_rss_bytes"] for _, w in
+                                   sorted(ingest_workers.LAST_RUN.get("workers", {}).items())],
     }
     print(json.dumps(result))
     _dump(args.json, result)

@@ -102,6 +102,7 @@ class BuildSummary:
     mode: str = "full"          # "full" or "incremental"
     reason: str = ""            # why a full replay, or what the incremental build added
     new_batches: int = 0        # batches added by an incremental build
+    model_seconds: dict[str, float] = field(default_factory=dict)   # <stage>.<model> -> seconds
 
 
 # ---------------------------------------------------------------------------- sources
@@ -295,7 +296,11 @@ def build(home: Home, as_of: datetime | None = None, out: Path | None = None,
             landed = land(home)
             con, new_batches = None, None
             if incremental:
+                began = time.monotonic()
                 con, new_batches, why = plan_build(target, tmp, landed, as_of, fingerprint)
+                if con is not None:
+                    progress(f"copied the previous warehouse ({tmp.stat().st_size / 2**30:.2f} GiB) "
+                             f"in {time.monotonic() - began:.1f} s")
             else:
                 why = "incremental build not asked for"
             if con is None:
@@ -308,12 +313,14 @@ def build(home: Home, as_of: datetime | None = None, out: Path | None = None,
                 _configure(con, spill)
                 _build_into(con, home, landed, as_of, built_at, summary, progress, new_batches)
                 _write_state(con, fingerprint, summary)
+                began = time.monotonic()
                 con.execute("CHECKPOINT")
             finally:
                 con.close()
             if tmp_wal.exists():
                 raise RuntimeError(f"{tmp_wal} remains after CHECKPOINT and close")
             _fsync_file(tmp)
+            progress(f"checkpoint and fsync of {tmp.stat().st_size / 2**30:.2f} GiB: {time.monotonic() - began:.1f} s")
             fault_point("before_publish")
             # A WAL beside the target belongs to the old file (someone opened the
             # warehouse read-write); replayed onto the new file it would corrupt it.
@@ -453,6 +460,13 @@ def _scoped(con: duckdb.DuckDBPyConnection, m: Model) -> None:
     con.execute(f"INSERT INTO {m.stage}.{m.name} BY NAME SELECT * FROM ({body})")
 
 
+def _slowest(model_seconds: dict[str, float], stage: str, shown: int = 5) -> str:
+    """The stage's time and its slowest models, for the build log."""
+    own = {k.split(".", 1)[1]: v for k, v in model_seconds.items() if k.startswith(f"{stage}.")}
+    top = sorted(own.items(), key=lambda kv: -kv[1])[:shown]
+    return (f"{sum(own.values()):.1f} s; slowest " + ", ".join(f"{n} {s:.1f} s" for n, s in top))
+
+
 def _write_state(con: duckdb.DuckDBPyConnection, fingerprint: str, summary: BuildSummary) -> None:
     """meta.build_state, one row: what the next build checks before starting from this file."""
     before = 0
@@ -535,6 +549,7 @@ def _build_into(con: duckdb.DuckDBPyConnection, home: Home, landed: _Landed,
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {stage}")
         models = model_order(read_models(stage))
         for m in models:
+            began = time.monotonic()
             try:
                 if new_batches is not None and f"{stage}.{m.name}" in INCREMENTAL:
                     _scoped(con, m)
@@ -542,6 +557,7 @@ def _build_into(con: duckdb.DuckDBPyConnection, home: Home, landed: _Landed,
                     con.execute(m.sql)
             except duckdb.Error as e:
                 raise RuntimeError(f"model {stage}.{m.name} ({m.path}): {e}") from e
+            summary.model_seconds[f"{stage}.{m.name}"] = time.monotonic() - began
         if stage == "marts":
             for m in models:
                 summary.marts[m.name] = con.execute(
@@ -549,3 +565,4 @@ def _build_into(con: duckdb.DuckDBPyConnection, home: Home, landed: _Landed,
             progress("marts: " + ", ".join(f"{n} {c}" for n, c in summary.marts.items()))
         else:
             progress(f"{stage}: {len(models)} models ({', '.join(m.name for m in models)})")
+        progress(f"{stage}: {_slowest(summary.model_seconds, stage)}")

@@ -28,7 +28,7 @@ def _as_of(text: str | None) -> datetime | None:
 def cmd_ingest(args) -> int:
     from .ingest import ingest_landing
 
-    reports = ingest_landing(_home(args), Path(args.landing) if args.landing else None)
+    reports = ingest_landing(_home(args), Path(args.landing) if args.landing else None, workers=args.workers)
     accepted = [r for r in reports if r.status == "accepted"]
     rejected = [r for r in reports if r.status == "rejected"]
     print(f"{len(accepted)} accepted, {len(rejected)} rejected, "
@@ -121,6 +121,9 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("ingest", help="ingest every complete submission in the landing area")
     s.add_argument("landing", nargs="?", help="landing folder (default <home>/landing)")
+    s.add_argument("--workers", type=int, default=None,
+                   help="worker processes at most (default: one per core; sites are shared among them "
+                        "when there is at least 32 MiB of CSV to ingest); 1: all in this process")
     s.set_defaults(func=cmd_ingest)
 
     s = sub.add_parser("ingest-literature", help="ingest literature drops")

@@ -86,9 +86,31 @@ def _records(path: Path) -> Iterator[list[str]]:
                            f"{path.name} is not valid RFC 4180 CSV ({e}): check quoting") from e
 
 
+FAST_MAX_BYTES = 256 * 2**20   # a larger file is streamed by the csv module
+
+
 def count_rows(path: Path) -> int:
     """Number of data records (header excluded), as the manifest states it."""
+    data = _plain_bytes(path)
+    if data is not None:   # no quoting: a record is a non-blank line
+        return max(sum(1 for line in data.splitlines() if line) - 1, 0)
     return max(sum(1 for _ in _records(path)) - 1, 0)
+
+
+def _plain_bytes(path: Path) -> bytes | None:
+    """The file's bytes when no quoting or syntax rule of RFC 4180 can apply to it: at most
+    FAST_MAX_BYTES, no quote character, no NUL byte (which the csv module refuses), valid
+    UTF-8. None otherwise: the csv module must read it."""
+    if path.stat().st_size > FAST_MAX_BYTES:
+        return None
+    data = path.read_bytes()
+    if b'"' in data or b"\x00" in data:
+        return None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return data
 
 
 # A chunk ends at whichever comes first: so many rows, or so many bytes of cells (wide
@@ -118,9 +140,6 @@ def _check_header(path: Path, header: list[str] | None, expected_columns: Sequen
     return header
 
 
-FAST_MAX_BYTES = 256 * 2**20   # a larger file is streamed by the csv module
-
-
 def read_chunks(path: Path, expected_columns: Sequence[str], size: int = CHUNK_ROWS,
                 max_bytes: int = CHUNK_BYTES) -> Iterator[Chunk]:
     """The file's data rows, `size` rows or `max_bytes` of cells at a time. The header is
@@ -147,15 +166,10 @@ def read_chunks(path: Path, expected_columns: Sequence[str], size: int = CHUNK_R
 def _read_plain(path: Path, expected_columns: Sequence[str]) -> pa.Table | None:
     """The whole file through Arrow's CSV reader when no quoting rule can apply (see the
     module's docstring); None when the csv module must read it."""
-    if path.stat().st_size > FAST_MAX_BYTES:
+    data = _plain_bytes(path)
+    if data is None:
         return None
-    data = path.read_bytes()
-    if b'"' in data:
-        return None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return None
+    text = data.decode("utf-8-sig")
     first_line = text.split("\n", 1)[0].split("\r", 1)[0]
     if not first_line:
         return None   # blank lines before the header: the csv module finds it

@@ -548,52 +548,73 @@ def complete_submissions(landing: Path) -> tuple[list[Path], list[Path]]:
     return complete, waiting
 
 
-def ingest_landing(home: Home, landing: Path | None = None, progress: Progress = print) -> list[SubmissionReport]:
+def ingest_folders(home: Home, numbered: list[tuple[int, Path]], total: int, pseudo: Pseudonymizer,
+                   ledger: list[dict], progress: Progress = print,
+                   wave_bytes: int | None = None) -> dict[int, SubmissionReport]:
+    """Ingest these complete submission folders (numbered in landing order, of `total`),
+    in waves of up to `wave_bytes` of CSV: a wave's files are read, then each file type's
+    rows are validated in one GX run, then each submission is sorted and committed in
+    landing order (so a site's later submission is compared with its earlier one). A
+    submission larger than a wave is streamed alone, chunk by chunk. Default wave:
+    WAVE_BYTES."""
+    wave_bytes = WAVE_BYTES if wave_bytes is None else wave_bytes
+    reports: dict[int, SubmissionReport] = {}
+    wave: list[tuple[int, Opened]] = []
+    history = History(home, ledger)
+
+    def run_wave() -> None:
+        readable = [o for _, o in wave if o.manifest is not None]
+        if len(readable) > 1 or (readable and readable[0].csv_bytes <= wave_bytes):
+            for o in readable:
+                read_submission(o, pseudo)
+            parts = [p for o in readable for read in (o.parts or {}).values()
+                     if not isinstance(read, HeaderError) for p in read]
+            if parts:
+                first = readable[0].report
+                progress(f"validating {sum(p.chunk.size for p in parts)} rows of {len(readable)} "
+                         "submission(s) with the GX suites")
+                judge(home, parts, f"{first.site_id}__{first.submission_id}"
+                      + (f"__and_{len(readable) - 1}_more" if len(readable) > 1 else ""))
+        for i, o in wave:
+            reports[i] = finish_submission(home, o, pseudo, ledger, progress, history)
+            progress(reports[i].line())
+        wave.clear()
+
+    for i, folder in numbered:
+        progress(f"[{i + 1}/{total}] {folder.parent.name}/{folder.name}")
+        opened = open_submission(folder, ledger)
+        if is_final(opened):
+            reports[i] = opened.report
+            progress(opened.report.line())
+            continue
+        if wave and sum(o.csv_bytes for _, o in wave) + opened.csv_bytes > wave_bytes:
+            run_wave()
+        wave.append((i, opened))
+    run_wave()
+    return reports
+
+
+def ingest_landing(home: Home, landing: Path | None = None, progress: Progress = print,
+                   workers: int | None = None) -> list[SubmissionReport]:
     """Ingest every complete, not yet ingested submission under the landing area.
 
-    Submissions go in waves of up to WAVE_BYTES of CSV: a wave's files are read, then each
-    file type's rows are validated in one GX run, then each submission is sorted and
-    committed in landing order (so a site's later submission is compared with its earlier
-    one). A submission larger than a wave is streamed alone, chunk by chunk."""
+    Sites are independent (each has its own history and pseudonyms), so when there is
+    enough to do the sites are shared among worker processes, one per core (`workers`:
+    how many at most; default the cores this process may use), each ingesting its sites'
+    submissions in landing order (ingest_workers.py). Otherwise, or with workers=1, all
+    in this process."""
     home.ensure()
     landing = Path(landing) if landing else home.landing
-    reports: dict[int, SubmissionReport] = {}
     with event_store.ingest_lock(home, progress):
         pseudo = Pseudonymizer(load_key(home.key_file))
         ledger = event_store.read_ledger(home)
         complete, waiting = complete_submissions(landing)
-        wave: list[tuple[int, Opened]] = []
-        history = History(home, ledger)
-
-        def run_wave() -> None:
-            readable = [o for _, o in wave if o.manifest is not None]
-            if len(readable) > 1 or (readable and readable[0].csv_bytes <= WAVE_BYTES):
-                for o in readable:
-                    read_submission(o, pseudo)
-                parts = [p for o in readable for read in (o.parts or {}).values()
-                         if not isinstance(read, HeaderError) for p in read]
-                if parts:
-                    first = readable[0].report
-                    progress(f"validating {sum(p.chunk.size for p in parts)} rows of {len(readable)} "
-                             "submission(s) with the GX suites")
-                    judge(home, parts, f"{first.site_id}__{first.submission_id}"
-                          + (f"__and_{len(readable) - 1}_more" if len(readable) > 1 else ""))
-            for i, o in wave:
-                reports[i] = finish_submission(home, o, pseudo, ledger, progress, history)
-                progress(reports[i].line())
-            wave.clear()
-
-        for i, folder in enumerate(complete):
-            progress(f"[{i + 1}/{len(complete)}] {folder.parent.name}/{folder.name}")
-            opened = open_submission(folder, ledger)
-            if is_final(opened):
-                reports[i] = opened.report
-                progress(opened.report.line())
-                continue
-            if wave and sum(o.csv_bytes for _, o in wave) + opened.csv_bytes > WAVE_BYTES:
-                run_wave()
-            wave.append((i, opened))
-        run_wave()
+        from .ingest_workers import plan_groups, run_in_workers
+        groups = plan_groups(home, complete, ledger, workers)
+        if len(groups) > 1:
+            reports = run_in_workers(home, groups, len(complete), progress)
+        else:
+            reports = ingest_folders(home, list(enumerate(complete)), len(complete), pseudo, ledger, progress)
         ordered = [SubmissionReport(site_id=f.parent.name, submission_id=f.name, status="waiting",
                                     reason="no manifest.json yet: the site is still writing it") for f in waiting]
         ordered += [reports[i] for i in sorted(reports)]

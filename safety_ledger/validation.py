@@ -7,11 +7,16 @@ in its results and Data Docs, so the raw reference must never reach it.
 """
 from __future__ import annotations
 
+import fcntl
+import functools
 import logging
 import os
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterator
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -24,6 +29,31 @@ from .home import Home  # noqa: E402
 
 DATASOURCE = "submission_rows"
 DOCS_SITE = "safety_ledger_docs"
+
+
+# step -> [seconds, calls] in this process; ingest adds its workers' (the GX share of an ingest)
+STATS: dict[str, list] = {}
+
+
+def _timed(fn):
+    @functools.wraps(fn)
+    def timed(*args, **kwargs):
+        began = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            spent = STATS.setdefault(fn.__name__, [0.0, 0])
+            spent[0] += time.perf_counter() - began
+            spent[1] += 1
+    return timed
+
+
+def add_stats(other: dict[str, list]) -> None:
+    """Add another process's STATS to this one's."""
+    for name, (seconds, calls) in other.items():
+        spent = STATS.setdefault(name, [0.0, 0])
+        spent[0] += seconds
+        spent[1] += calls
 
 
 @dataclass(frozen=True)
@@ -63,6 +93,7 @@ def _local_date(kind: str, cells: pd.Series, typed: pd.Series) -> pd.Series:
     return pd.to_datetime(cells.str.slice(0, 10).where(typed.notna()), format="%Y-%m-%d", errors="coerce")
 
 
+@_timed
 def frame_for(spec: contract.FileSpec, numbers, columns: dict[str, pa.Array]) -> Parsed:
     """The frame the suite validates: the CSV's cells (Arrow strings, null where empty)
     plus the derived columns it reads."""
@@ -96,12 +127,23 @@ def frame_for(spec: contract.FileSpec, numbers, columns: dict[str, pa.Array]) ->
 _pending_docs: dict[str, list] = {}  # home -> validation results not yet rendered
 
 
+def take_pending_docs(home: Home) -> list:
+    """The validation results of this process not yet rendered (a worker hands them over)."""
+    return _pending_docs.pop(str(home.root), [])
+
+
+def add_pending_docs(home: Home, identifiers: list) -> None:
+    _pending_docs.setdefault(str(home.root), []).extend(identifiers)
+
+
+@_timed
 def build_data_docs(home: Home) -> Path | None:
     """Render the validation results of this run into <home>/data_docs (once per run)."""
-    pending = _pending_docs.pop(str(home.root), [])
+    pending = take_pending_docs(home)
     if not pending:
         return None
-    _context(str(home.root)).build_data_docs(site_names=[DOCS_SITE], resource_identifiers=pending)
+    with _gx_files_lock(str(home.root)):
+        _context(str(home.root)).build_data_docs(site_names=[DOCS_SITE], resource_identifiers=pending)
     return home.data_docs / "index.html"
 
 
@@ -131,11 +173,38 @@ def _datasource(root: str):
     return _context(root).data_sources.add_or_update_pandas(DATASOURCE)
 
 
+@contextmanager
+def _gx_files_lock(root: str) -> Iterator[None]:
+    """GX rewrites its project files (great_expectations.yml, suites, checkpoints) when a
+    context, datasource or checkpoint is set up, and the Data Docs index when it renders:
+    one process at a time (ingest's workers share the home)."""
+    with open(Path(root) / ".gx.lock", "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+# Set by an ingest worker: the parent set the checkpoints up (prepare()); a worker only
+# reads them (saving them again would make the other workers' copies stale for GX).
+SET_UP_BY_PARENT = False
+
+
+def prepare(home: Home) -> None:
+    """Set up every file's checkpoint now, in this process (before ingest starts workers)."""
+    for spec in contract.FILES.values():
+        _checkpoint_for(str(home.root), spec.file)
+
+
 @lru_cache(maxsize=16)
 def _checkpoint_for(root: str, name: str):
     from .literature import PUBLICATIONS
     spec = {s.file: s for s in (*contract.FILES.values(), PUBLICATIONS)}[name]
-    return _checkpoint(root, spec)
+    with _gx_files_lock(root):
+        if SET_UP_BY_PARENT and spec.file in {s.file for s in contract.FILES.values()}:
+            return _context(root).checkpoints.get(f"ingest_{suites.suite_name(spec)}")
+        return _checkpoint(root, spec)
 
 
 def _checkpoint(root: str, spec: contract.FileSpec):
@@ -155,6 +224,7 @@ def _checkpoint(root: str, spec: contract.FileSpec):
         result_format={"result_format": "COMPLETE", "include_unexpected_rows": False}))
 
 
+@_timed
 def validate(home: Home, spec: contract.FileSpec, frame: pd.DataFrame, run_name: str) -> dict[int, list[Violation]]:
     """Frame index -> the rules that row broke (rows with none are absent)."""
     if frame.empty:
@@ -163,7 +233,7 @@ def validate(home: Home, spec: contract.FileSpec, frame: pd.DataFrame, run_name:
 
     checkpoint = _checkpoint_for(str(home.root), spec.file)
     result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_name))
-    _pending_docs.setdefault(str(home.root), []).extend(result.run_results)
+    add_pending_docs(home, list(result.run_results))
     broken: dict[int, list[Violation]] = {}
     for vr in result.run_results.values():
         for r in vr.results:

@@ -1,0 +1,169 @@
+"""Ingest on every core: the sites of a landing shared among worker processes.
+
+Sites are independent at ingestion: a submission is compared only with its own site's
+history, pseudonyms are keyed by site, and each batch commits its own files and ledger
+row. So each worker takes whole sites and ingests their submissions in landing order,
+exactly as one process would (safety_ledger.ingest.ingest_folders); what it commits is
+the same, only sooner.
+
+The parent holds the ingest lock throughout, prints the workers' progress lines as they
+come, gathers their reports (ordered as the landing lists them), their validation
+results (for one Data Docs build) and their timings, and waits for all of them before
+it returns. A worker that fails makes the ingest fail once the others have finished;
+what any worker committed stays committed (each batch is atomic), and a re-run ingests
+the rest.
+
+Workers are started with `spawn` (a fresh interpreter): forking a process that runs
+threads (an Airflow task, a dashboard) can copy a held lock into the child.
+"""
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import queue as queues
+import resource
+import traceback
+from pathlib import Path
+
+from . import contract, event_store
+from .home import Home
+from .manifest import SubmissionRejected, check_names
+from .ingest import WAVE_BYTES, Progress, SubmissionReport, batch_id_of, ingest_folders
+from .pseudonym import Pseudonymizer, load_key
+
+# Below this much CSV to ingest, starting workers (a fresh interpreter each, GX imported
+# again) costs more than it saves.
+PARALLEL_MIN_BYTES = 32 * 2**20
+
+# Figures of the last parallel run in this process (for the bench): each worker's peak RSS.
+LAST_RUN: dict = {}
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _csv_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.glob("*.csv") if p.is_file())
+
+
+def _has_work(folder: Path, ledger: list[dict]) -> bool:
+    """Whether the submission would be ingested rather than skipped (as open_submission
+    decides, without checking its files: that is the worker's job). Unsure means yes."""
+    site_id, submission_id = folder.parent.name, folder.name
+    manifest = folder / contract.MANIFEST
+    if folder.parent.is_symlink() or folder.is_symlink() or manifest.is_symlink():
+        return True   # rejected by the worker without opening anything
+    try:
+        check_names(site_id, submission_id)
+        identity = hashlib.sha256(manifest.read_bytes()).hexdigest()
+    except (SubmissionRejected, OSError):
+        return True
+    batch_id = batch_id_of(site_id, submission_id, identity)
+    previous = [r for r in ledger if r["site_id"] == site_id and r["submission_id"] == submission_id]
+    return not any(r["batch_id"] == batch_id or r["status"] == "accepted" for r in previous)
+
+
+def plan_groups(home: Home, complete: list[Path], ledger: list[dict], workers: int | None,
+                min_bytes: int | None = None) -> list[list[tuple[int, Path]]]:
+    """The submissions (numbered in landing order) for each worker: whole sites, spread so
+    that the CSV bytes to ingest are even. One group (no workers) when one process is
+    asked for, when one site has work, or when there is less than `min_bytes` to do
+    (default PARALLEL_MIN_BYTES)."""
+    min_bytes = PARALLEL_MIN_BYTES if min_bytes is None else min_bytes
+    numbered = list(enumerate(complete))
+    workers = available_cores() if workers is None else workers
+    todo: dict[str, int] = {}
+    for _, folder in numbered:
+        if not _has_work(folder, ledger):
+            continue
+        todo[folder.parent.name] = todo.get(folder.parent.name, 0) + _csv_bytes(folder)
+    if workers <= 1 or len(todo) <= 1 or sum(todo.values()) < min_bytes:
+        return [numbered]
+    n = min(workers, len(todo))
+    loads, sites = [0] * n, [set() for _ in range(n)]
+    for site, size in sorted(todo.items(), key=lambda kv: (-kv[1], kv[0])):  # largest first
+        k = loads.index(min(loads))
+        loads[k] += size
+        sites[k].add(site)
+    # a site with nothing to do (already ingested, still being written) goes to the first
+    # worker: its submissions are only reported
+    groups = [[(i, f) for i, f in numbered if f.parent.name in sites[k]
+               or (k == 0 and f.parent.name not in todo)] for k in range(n)]
+    return [g for g in groups if g]
+
+
+def run_in_workers(home: Home, groups: list[list[tuple[int, Path]]], total: int,
+                   progress: Progress) -> dict[int, SubmissionReport]:
+    """Ingest each group in its own worker process; returns every report by its number."""
+    from . import validation
+
+    validation.prepare(home)   # the workers only read the checkpoints
+    context = multiprocessing.get_context("spawn")
+    messages = context.Queue()
+    wave_bytes = max(WAVE_BYTES // len(groups), 8 * 2**20)   # about the memory of one process
+    procs = [context.Process(target=_worker, name=f"ingest-worker-{k + 1}",
+                             args=(str(home.root), [(i, str(f)) for i, f in group], total, wave_bytes, messages, k))
+             for k, group in enumerate(groups)]
+    progress(f"ingesting with {len(procs)} worker processes: "
+             + "; ".join(f"worker {k + 1}: {', '.join(sorted({f.parent.name for _, f in g}))}"
+                         for k, g in enumerate(groups)))
+    for p in procs:
+        p.start()
+    reports: dict[int, SubmissionReport] = {}
+    failures: list[str] = []
+    finished: set[int] = set()
+    LAST_RUN.clear()
+    LAST_RUN["workers"] = {}
+    try:
+        while len(finished) < len(procs):
+            try:
+                kind, k, *payload = messages.get(timeout=1.0)
+            except queues.Empty:
+                for k, p in enumerate(procs):
+                    if k not in finished and not p.is_alive():
+                        finished.add(k)
+                        failures.append(f"worker {k + 1} stopped (exit code {p.exitcode}) without a report")
+                continue
+            if kind == "progress":
+                progress(payload[0])
+            elif kind == "done":
+                done, docs, stats, peak_rss = payload
+                reports.update(done)
+                validation.add_pending_docs(home, docs)
+                validation.add_stats(stats)
+                LAST_RUN["workers"][k + 1] = {"peak_rss_bytes": peak_rss}
+                finished.add(k)
+            else:  # failed
+                failures.append(f"worker {k + 1} failed:\n{payload[0]}")
+                finished.add(k)
+    finally:
+        for p in procs:
+            p.join()
+    if failures:
+        raise RuntimeError("ingest failed in a worker process (what the others committed stays "
+                           "committed; run the ingest again to finish):\n" + "\n".join(failures))
+    return reports
+
+
+def _worker(root: str, numbered: list[tuple[int, str]], total: int, wave_bytes: int,
+            messages, k: int) -> None:
+    try:
+        from . import validation
+
+        validation.SET_UP_BY_PARENT = True
+        import pyarrow
+        pyarrow.set_cpu_count(1)   # one core per worker: the workers are the parallelism
+        home = Home(Path(root))
+        pseudo = Pseudonymizer(load_key(home.key_file))
+        ledger = event_store.read_ledger(home)
+        reports = ingest_folders(home, [(i, Path(f)) for i, f in numbered], total, pseudo, ledger,
+                                 lambda line: messages.put(("progress", k, line)), wave_bytes)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        messages.put(("done", k, reports, validation.take_pending_docs(home), validation.STATS, peak))
+    except BaseException:
+        messages.put(("failed", k, traceback.format_exc()))
