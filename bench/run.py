@@ -8,8 +8,8 @@ Per size, each step runs in its own child process, timed by wall clock, its peak
 read from wait4() (the child and everything it waited for):
 
   generate      bench/steps.py generate (safety_ledger.generator.generate), into <home>/landing
-  ingest        bench/steps.py ingest: safety_ledger.ingest.ingest_landing in-process with
-                the functions of safety_ledger.validation timed (GX's share)
+  ingest        bench/steps.py ingest: safety_ledger.ingest.ingest_landing in-process (its
+                worker processes included), GX's share from safety_ledger.validation.STATS
   build         safety-ledger --home H build, a full replay into DuckDB (the warehouse is
                 removed before each run, so every run replays every event)
   limit         bench/limit.py: one hand-written DuckDB query for the three reaction-rate marts
@@ -418,8 +418,11 @@ def report(results: list[dict], skipped: list[dict], mach: dict, args, failures:
     L.append("Each step is a child process: wall seconds from start to exit (Python start and imports "
              "included), peak RSS from `wait4()` (the child's largest resident set). `build` is "
              "`safety-ledger --home H build`; `ingest` is `safety_ledger.ingest.ingest_landing` run "
-             "in a child by `bench/steps.py` with every public function of `safety_ledger.validation` "
-             "timed: GX's share is `validate` (the checkpoint runs) and `build_data_docs`; "
+             "in a child by `bench/steps.py`, which shares whole sites among worker processes (one per "
+             "core) when there is at least 32 MiB of CSV: its peak RSS is then the parent's plus each "
+             "worker's (an upper bound), and GX's share is of the workers' time. "
+             "`safety_ledger.validation.STATS` times the GX step in every process: GX's share is "
+             "`validate` (the checkpoint runs) and `build_data_docs`; "
              "`frame_for` (the cells parsed into the typed frame that GX checks and the events "
              "are built from) is shown apart. "
              "An event is an accepted row; ingest rows/s counts every data row read (events + "

@@ -86,7 +86,7 @@ def _records(path: Path) -> Iterator[list[str]]:
                            f"{path.name} is not valid RFC 4180 CSV ({e}): check quoting") from e
 
 
-FAST_MAX_BYTES = 256 * 2**20   # a larger file is streamed by the csv module
+FAST_MAX_BYTES = 64 * 2**20   # a larger file is streamed by the csv module (bounded memory)
 
 
 def count_rows(path: Path) -> int:

@@ -14,9 +14,9 @@ Every data row ends as exactly one of: event, duplicate, quarantined.
 from __future__ import annotations
 
 import bisect
-from collections import ChainMap
 import hashlib
 import json
+from collections import ChainMap
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -404,20 +404,25 @@ def read_submission(opened: Opened, pseudo: Pseudonymizer) -> None:
 
 
 class History:
-    """Each site's accepted versions of each table, (key..., recorded_at) -> content hash:
-    read from the store once per run, then kept up to date by the run's own commits (a
-    site's history is not read again for each of its submissions)."""
+    """The accepted versions of each table of one site, (key..., recorded_at) -> content
+    hash: read from the store when the run comes to the site, then kept up to date by the
+    run's own commits (a site's history is not read again for each of its submissions).
+    Submissions come site by site, so only the current site's history is held: memory
+    stays that of the largest site, not of the whole program."""
 
     def __init__(self, home: Home, ledger: list[dict]):
         self.home, self.ledger = home, ledger
-        self._versions: dict[tuple[str, str], dict[tuple, str]] = {}
+        self._site: str | None = None
+        self._versions: dict[str, dict[tuple, str]] = {}
 
     def of(self, spec: contract.FileSpec, site_id: str) -> dict[tuple, str]:
+        if site_id != self._site:
+            self._site, self._versions = site_id, {}
         table = event_schema.TABLE_OF_FILE[spec.file]
-        if (table, site_id) not in self._versions:
-            self._versions[(table, site_id)] = event_store.versions(
+        if table not in self._versions:
+            self._versions[table] = event_store.versions(
                 self.home, table, site_id, key_columns(spec), ledger_rows=self.ledger)
-        return self._versions[(table, site_id)]
+        return self._versions[table]
 
     def pending(self, site_id: str) -> dict[str, ChainMap]:
         """A submission's view of its site's history: what it adds stays in its own layer
