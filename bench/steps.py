@@ -185,9 +185,10 @@ def page_queries() -> list[tuple[str, list[tuple[str, str, object]]]]:
                           _table_sql("reaction_rate_by_site"), ()))
         for m in re.finditer(r'\bd\.build_info\(wh\)', src):
             found.append((m.start(), "build_info: marts.build_info", _table_sql("build_info"), ()))
-        # Run only on a link or a search, not on a page load: the patient's own row.
+        # Run only on a link, a search or a choice, not on a page load: the patient's own
+        # row, the data issues of the sites chosen on the Sites page.
         ON_DEMAND = (r'filters\.query\(wh, filters\.patient_sql\(',
-                     r'wh\.sql\(filters\.PATIENT_SEARCH_SQL,')
+                     r'wh\.sql\((filters\.PATIENT_SEARCH_SQL|ISSUES_OF_SITES_SQL),')
         # Run only when a filter is set (not on a first page load): the Reaction rates
         # page's recomputed counts per group.
         FILTERED_ONLY = r'filters\.query\(wh, filters\.rates_by_sql\(flt, key\)\)'

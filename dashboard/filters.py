@@ -142,11 +142,10 @@ def rates_by_sql(f: Filters, key: str) -> tuple[str, list[Any]]:
 
 
 def _rechallenge_from(f: Filters) -> tuple[str, list[Any]]:
-    """FROM and WHERE over core.patient_rechallenge (x) with the patient's current record
-    (p: tumor type) and, only when the regimen or date filter needs it, the index
-    infusion's row of core.infusion_outcomes (o): that join is the costly part."""
-    sql = ("from core.patient_rechallenge as x join core.current_patients as p "
-           "on p.site_id = x.site_id and p.patient_key = x.patient_key")
+    """FROM and WHERE over core.patient_rechallenge (x, which carries the patient's tumor
+    type) and, only when the regimen or date filter needs it, the index infusion's row of
+    core.infusion_outcomes (o): that join is the costly part."""
+    sql = "from core.patient_rechallenge as x"
     conds: list[str] = []
     params: list[Any] = []
     if f.regimen_classes or f.date_from or f.date_to:
@@ -155,7 +154,7 @@ def _rechallenge_from(f: Filters) -> tuple[str, list[Any]]:
         c, params = conditions(Filters(regimen_classes=f.regimen_classes, date_from=f.date_from,
                                        date_to=f.date_to), "o")
         conds.append(c)
-    c, p2 = conditions(Filters(site=f.site, tumor_types=f.tumor_types), "p")
+    c, p2 = conditions(Filters(site=f.site, tumor_types=f.tumor_types), "x")
     conds.append(c)
     return f"{sql} where {' AND '.join(conds)}", params + p2
 
@@ -183,7 +182,7 @@ def rechallenge_patients_sql(f: Filters, limit: int | None = None) -> tuple[str,
     """One row per patient with an index reaction (pseudonym only) whose index infusion
     passes the filters, earliest index reaction first."""
     frm, params = _rechallenge_from(f)
-    return ("select x.site_id, x.patient_key, p.tumor_type, x.index_cycle, "
+    return ("select x.site_id, x.patient_key, x.tumor_type, x.index_cycle, "
             "x.index_started_at, x.index_max_grade, x.index_grade_band, x.rechallenged, "
             "x.rechallenge_cycle, x.protocol, x.premedicated, x.rechallenge_outcome "
             f"{frm} order by x.index_started_at, x.site_id, x.patient_key"

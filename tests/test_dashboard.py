@@ -385,6 +385,12 @@ def test_sites_and_submissions_page(home):
     issues = table(at, "Record type")
     assert issues[["Site", "Record type", "Ref", "Issue"]].values.tolist() == [
         ["SITE-B", "reaction", "R-77", "orphan"]]
+    # the site picker offers the sites with issues; choosing one lists its records (a query
+    # of its own, not a filter of rows already fetched)
+    assert at.multiselect(key="issue_sites").options == ["SITE-B"]
+    at.multiselect(key="issue_sites").set_value(["SITE-B"]).run()
+    assert not at.exception
+    assert table(at, "Record type")[["Site", "Ref"]].values.tolist() == [["SITE-B", "R-77"]]
 
     at.multiselect(key="subs_status").set_value(["rejected"]).run()
     assert list(table(at, "Submission")["Submission"]) == ["2025-01-20-001"]

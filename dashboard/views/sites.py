@@ -7,6 +7,9 @@ import streamlit as st
 from dashboard import charts
 from dashboard import data as d
 
+ISSUES_OF_SITES_SQL = ("select * from marts.data_issues where list_contains(?::VARCHAR[], site_id) "
+                       "order by site_id, record_type, ref")
+
 wh = d.warehouse()
 
 st.title("Sites and submissions")
@@ -178,18 +181,26 @@ st.subheader("Data issues")
 st.caption("Records kept in the event history but left out of every figure, e.g. a reaction "
            "whose infusion has not arrived yet (it counts once its parent arrives).")
 if d.require(wh, "data_issues"):
-    issues = wh.table("data_issues")
-    if issues.empty:
+    # counted in DuckDB; the rows are fetched for the chosen sites only (a large program
+    # has tens of thousands of them: analysts query marts.data_issues for all)
+    by = wh.sql("select site_id, issue, count(*) as records from marts.data_issues "
+                "group by all order by all")
+    if by.empty:
         st.success("No data issues: every current record has its parent records.")
     else:
-        by = issues.groupby(["site_id", "issue"], dropna=False).size().reset_index(name="records")
-        st.markdown(f"{d.plural(len(issues), 'record')} with an issue at "
-                    f"{d.plural(issues['site_id'].nunique(), 'site')}: " + "; ".join(f"`{r.site_id}` {r.issue}: {r.records:,}"
-                                          for r in by.itertuples()) + ".")
-        site_filter = st.multiselect("Site", sorted(issues["site_id"].astype(str).unique()),
-                                     key="issue_sites")
-        view = issues if not site_filter else issues[issues["site_id"].astype(str)
-                                                     .isin(site_filter)]
+        total = int(by["records"].sum())
+        st.markdown(f"{d.plural(total, 'record')} with an issue at "
+                    f"{d.plural(by['site_id'].nunique(), 'site')}: " + "; ".join(
+                        f"`{r.site_id}` {r.issue}: {r.records:,}" for r in by.itertuples()) + ".")
+        site_filter = st.multiselect("Site", sorted(by["site_id"].astype(str).unique()), key="issue_sites",
+                                     placeholder="Choose sites to list all their records")
+        if site_filter:
+            view = wh.sql(ISSUES_OF_SITES_SQL, [site_filter])
+        else:
+            view = wh.sql("select * from marts.data_issues order by site_id, record_type, ref limit 500")
+            if total > len(view):
+                st.caption(f"The first {len(view):,} of {total:,} records (by site, record type and ref): "
+                           "choose sites to list, and download, all of theirs.")
         cols = [c for c in ("site_id", "record_type", "ref", "issue", "detail") if c in view]
         shown = view[cols + [c for c in view.columns if c not in cols]].rename(
             columns={"site_id": "Site", "record_type": "Record type", "ref": "Ref", "issue": "Issue",

@@ -4,6 +4,8 @@
 --     highest grade among its reactions, index_grade_band '3+' or '1-2'.
 --   rechallenge: the patient's first current infusion whose started_at is strictly
 --     after the index infusion's (same tie rule); none = not rechallenged.
+--   tumor_type: the patient's (as on every row of core.infusion_outcomes), so that the
+--     dashboard's patient lists need no join with core.current_patients.
 CREATE OR REPLACE TABLE core.patient_rechallenge AS
 WITH index_infusion AS (
     SELECT *
@@ -27,6 +29,7 @@ rechallenge AS (
 SELECT
     x.site_id,
     x.patient_key,
+    x.tumor_type,
     x.infusion_ref AS index_infusion_ref,
     x.cycle AS index_cycle,
     x.started_at AS index_started_at,
