@@ -28,8 +28,8 @@ from pathlib import Path
 
 from . import contract, event_store
 from .home import Home
-from .manifest import SubmissionRejected, check_names
 from .ingest import WAVE_BYTES, Progress, SubmissionReport, batch_id_of, ingest_folders
+from .manifest import SubmissionRejected, check_names
 from .pseudonym import Pseudonymizer, load_key
 
 # Below this much CSV to ingest, starting workers (a fresh interpreter each, GX imported
