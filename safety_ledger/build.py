@@ -103,6 +103,8 @@ class BuildSummary:
     reason: str = ""            # why a full replay, or what the incremental build added
     new_batches: int = 0        # batches added by an incremental build
     model_seconds: dict[str, float] = field(default_factory=dict)   # <stage>.<model> -> seconds
+    copy_seconds: float = 0.0        # copying the previous warehouse (incremental)
+    checkpoint_seconds: float = 0.0  # CHECKPOINT and fsync of the new file
 
 
 # ---------------------------------------------------------------------------- sources
@@ -298,9 +300,7 @@ def build(home: Home, as_of: datetime | None = None, out: Path | None = None,
             if incremental:
                 began = time.monotonic()
                 con, new_batches, why = plan_build(target, tmp, landed, as_of, fingerprint)
-                if con is not None:
-                    progress(f"copied the previous warehouse ({tmp.stat().st_size / 2**30:.2f} GiB) "
-                             f"in {time.monotonic() - began:.1f} s")
+                summary.copy_seconds = time.monotonic() - began
             else:
                 why = "incremental build not asked for"
             if con is None:
@@ -320,7 +320,7 @@ def build(home: Home, as_of: datetime | None = None, out: Path | None = None,
             if tmp_wal.exists():
                 raise RuntimeError(f"{tmp_wal} remains after CHECKPOINT and close")
             _fsync_file(tmp)
-            progress(f"checkpoint and fsync of {tmp.stat().st_size / 2**30:.2f} GiB: {time.monotonic() - began:.1f} s")
+            summary.checkpoint_seconds = time.monotonic() - began
             fault_point("before_publish")
             # A WAL beside the target belongs to the old file (someone opened the
             # warehouse read-write); replayed onto the new file it would corrupt it.
@@ -333,7 +333,7 @@ def build(home: Home, as_of: datetime | None = None, out: Path | None = None,
             shutil.rmtree(spill, ignore_errors=True)
     summary.seconds = time.monotonic() - started
     progress(f"published {target} ({'incremental' if summary.mode == 'incremental' else 'full replay'}, "
-             f"{summary.seconds:.1f} s)")
+             f"{summary.seconds:.1f} s; checkpoint and fsync {summary.checkpoint_seconds:.1f} s)")
     return summary
 
 
@@ -536,7 +536,8 @@ def _build_into(con: duckdb.DuckDBPyConnection, home: Home, landed: _Landed,
     else:
         scopes = con.execute("SELECT count(*) FROM scope_record").fetchone()[0]
         notes = [f"incremental: {len(new_batches)} batch(es) committed since the previous build "
-                 f"appended to a copy of it, {scopes} record(s) in scope"]
+                 f"appended to a copy of it (copied in {summary.copy_seconds:.1f} s), "
+                 f"{scopes} record(s) in scope"]
     if as_of is not None:
         notes.append(f"as of {as_of.isoformat()}: {later} later batch(es) left out")
     if landed.ignored_files:
@@ -562,7 +563,8 @@ def _build_into(con: duckdb.DuckDBPyConnection, home: Home, landed: _Landed,
             for m in models:
                 summary.marts[m.name] = con.execute(
                     f"SELECT count(*) FROM marts.{m.name}").fetchone()[0]
-            progress("marts: " + ", ".join(f"{n} {c}" for n, c in summary.marts.items()))
+            progress("marts: " + ", ".join(f"{n} {c}" for n, c in summary.marts.items())
+                     + f"; {_slowest(summary.model_seconds, stage)}")
         else:
-            progress(f"{stage}: {len(models)} models ({', '.join(m.name for m in models)})")
-        progress(f"{stage}: {_slowest(summary.model_seconds, stage)}")
+            progress(f"{stage}: {len(models)} models ({', '.join(m.name for m in models)}); "
+                     + _slowest(summary.model_seconds, stage))

@@ -23,7 +23,9 @@ import multiprocessing
 import os
 import queue as queues
 import resource
+import sys
 import traceback
+import types
 from pathlib import Path
 
 from . import contract, event_store
@@ -112,8 +114,7 @@ def run_in_workers(home: Home, groups: list[list[tuple[int, Path]]], total: int,
     progress(f"ingesting with {len(procs)} worker processes: "
              + "; ".join(f"worker {k + 1}: {', '.join(sorted({f.parent.name for _, f in g}))}"
                          for k, g in enumerate(groups)))
-    for p in procs:
-        p.start()
+    _start(procs)
     reports: dict[int, SubmissionReport] = {}
     failures: list[str] = []
     finished: set[int] = set()
@@ -148,6 +149,20 @@ def run_in_workers(home: Home, groups: list[list[tuple[int, Path]]], total: int,
         raise RuntimeError("ingest failed in a worker process (what the others committed stays "
                            "committed; run the ingest again to finish):\n" + "\n".join(failures))
     return reports
+
+
+def _start(procs) -> None:
+    """Start the workers without their re-running this process's main module: `spawn`
+    runs it again in each child (as __mp_main__) when it has a file, and here it is
+    whatever started the ingest (the CLI, an Airflow task runner, a test runner, a
+    script that a Streamlit test set as __main__). The workers need nothing from it."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        for p in procs:
+            p.start()
+    finally:
+        sys.modules["__main__"] = main
 
 
 def _worker(root: str, numbered: list[tuple[int, str]], total: int, wave_bytes: int,
