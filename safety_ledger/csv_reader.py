@@ -14,6 +14,7 @@ Two readers, which give the same chunks for the same file:
 """
 from __future__ import annotations
 
+import codecs
 import csv
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,15 +170,14 @@ def _read_plain(path: Path, expected_columns: Sequence[str]) -> pa.Table | None:
     data = _plain_bytes(path)
     if data is None:
         return None
-    text = data.decode("utf-8-sig")
-    first_line = text.split("\n", 1)[0].split("\r", 1)[0]
-    if not first_line:
+    start = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    end = min((i for i in (data.find(b"\n", start), data.find(b"\r", start)) if i != -1), default=len(data))
+    if end == start:
         return None   # blank lines before the header: the csv module finds it
-    header = _check_header(path, first_line.split(","), expected_columns)
-    body = data[data.index(first_line.encode("utf-8")) + len(first_line.encode("utf-8")):]
+    header = _check_header(path, data[start:end].decode("utf-8").split(","), expected_columns)
     try:
         return pacsv.read_csv(
-            pa.BufferReader(body),
+            pa.BufferReader(pa.py_buffer(data).slice(end)),   # the rows after the header line
             read_options=pacsv.ReadOptions(column_names=header),
             parse_options=pacsv.ParseOptions(quote_char=False, ignore_empty_lines=True),
             convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in header},

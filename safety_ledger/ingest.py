@@ -348,6 +348,16 @@ class Opened:
         return sum((self.folder / f).stat().st_size for f in self.manifest.files if (self.folder / f).is_file())
 
 
+def earlier_ingests(ledger: list[dict], site_id: str, submission_id: str,
+                    batch_id: str) -> tuple[dict | None, bool]:
+    """What the ledger says of a submission: the row of this very batch when it was
+    ingested before (it is skipped), and whether its submission_id was already accepted
+    (with other content, if not this batch: the id was reused)."""
+    previous = [r for r in ledger if r["site_id"] == site_id and r["submission_id"] == submission_id]
+    return (next((r for r in previous if r["batch_id"] == batch_id), None),
+            any(r["status"] == "accepted" for r in previous))
+
+
 def open_submission(folder: Path, ledger: list[dict]) -> Opened:
     """Folder names and manifest checked, and whether it was ingested before: the report
     is final when its status is `skipped`, or when the submission_id was reused."""
@@ -369,11 +379,10 @@ def open_submission(folder: Path, ledger: list[dict]) -> Opened:
         report.reason, report.rule = e.message, e.rule
     report.batch_id = batch_id_of(site_id, submission_id, identity)
     opened = Opened(folder, report, manifest)
-    previous = [r for r in ledger if r["site_id"] == site_id and r["submission_id"] == submission_id]
-    done = next((r for r in previous if r["batch_id"] == report.batch_id), None)
+    done, accepted_before = earlier_ingests(ledger, site_id, submission_id, report.batch_id)
     if done is not None:
         report.status, report.reason = "skipped", f"already ingested ({done['status']}) on {done['ingested_at']:%Y-%m-%d %H:%M} UTC"
-    elif any(r["status"] == "accepted" for r in previous):
+    elif accepted_before:
         report.rule = "submission.id_reused"
         report.reason = ("this submission_id was already accepted with other content; a submission never "
                          "changes: send the new files under a new submission_id")
@@ -615,7 +624,7 @@ def ingest_landing(home: Home, landing: Path | None = None, progress: Progress =
         ledger = event_store.read_ledger(home)
         complete, waiting = complete_submissions(landing)
         from .ingest_workers import plan_groups, run_in_workers
-        groups = plan_groups(home, complete, ledger, workers)
+        groups = plan_groups(complete, ledger, workers)
         if len(groups) > 1:
             reports = run_in_workers(home, groups, len(complete), progress)
         else:

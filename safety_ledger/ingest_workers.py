@@ -18,7 +18,6 @@ threads (an Airflow task, a dashboard) can copy a held lock into the child.
 """
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import os
 import queue as queues
@@ -30,8 +29,8 @@ from pathlib import Path
 
 from . import contract, event_store
 from .home import Home
-from .ingest import WAVE_BYTES, Progress, SubmissionReport, batch_id_of, ingest_folders
-from .manifest import SubmissionRejected, check_names
+from .ingest import WAVE_BYTES, Progress, SubmissionReport, batch_id_of, earlier_ingests, ingest_folders
+from .manifest import SubmissionRejected, check_names, file_sha256
 from .pseudonym import Pseudonymizer, load_key
 
 # Below this much CSV to ingest, starting workers (a fresh interpreter each, GX imported
@@ -62,15 +61,15 @@ def _has_work(folder: Path, ledger: list[dict]) -> bool:
         return True   # rejected by the worker without opening anything
     try:
         check_names(site_id, submission_id)
-        identity = hashlib.sha256(manifest.read_bytes()).hexdigest()
+        identity = file_sha256(manifest)   # what load_manifest gives as the manifest's sha256
     except (SubmissionRejected, OSError):
         return True
-    batch_id = batch_id_of(site_id, submission_id, identity)
-    previous = [r for r in ledger if r["site_id"] == site_id and r["submission_id"] == submission_id]
-    return not any(r["batch_id"] == batch_id or r["status"] == "accepted" for r in previous)
+    done, accepted_before = earlier_ingests(ledger, site_id, submission_id,
+                                            batch_id_of(site_id, submission_id, identity))
+    return done is None and not accepted_before
 
 
-def plan_groups(home: Home, complete: list[Path], ledger: list[dict], workers: int | None,
+def plan_groups(complete: list[Path], ledger: list[dict], workers: int | None,
                 min_bytes: int | None = None) -> list[list[tuple[int, Path]]]:
     """The submissions (numbered in landing order) for each worker: whole sites, spread so
     that the CSV bytes to ingest are even. One group (no workers) when one process is

@@ -3,7 +3,6 @@ samples/literature/README.md. Ingested like a site submission: manifest checked,
 rows validated by the `publications` GX suite, accepted rows written as events."""
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -13,7 +12,7 @@ from . import contract, event_store
 from .csv_reader import FileRejected
 from .home import Home
 from .ingest import FileCounts, Outcome, Progress, Quarantine, batch_id_of, ingest_csv
-from .manifest import SubmissionRejected, load_manifest
+from .manifest import SubmissionRejected, file_sha256, load_manifest
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -61,7 +60,7 @@ def ingest_drop(home: Home, folder: Path, ledger: list[dict], progress: Progress
         manifest, report.reason, report.rule = None, e.message, e.rule
     manifest_path = folder / contract.MANIFEST
     report.batch_id = batch_id_of("literature", drop_id, manifest.sha256 if manifest else
-                                  hashlib.sha256(manifest_path.read_bytes()).hexdigest()
+                                  file_sha256(manifest_path)
                                   if manifest_path.is_file() else "")
     if any(r["batch_id"] == report.batch_id for r in ledger):
         report.status, report.reason = "skipped", "already ingested"
