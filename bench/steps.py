@@ -218,6 +218,10 @@ def page_queries() -> list[tuple[str, list[tuple[str, str, object]]]]:
             first = node.args[0] if node.args else None
             if isinstance(first, ast.Constant) and isinstance(first.value, str) and len(node.args) == 1:
                 found.append((start, " ".join(first.value.split())[:40], first.value, ()))
+            elif (len(node.args) == 1 and isinstance(first, ast.Attribute) and isinstance(first.value, ast.Name)
+                  and first.value.id == "d" and isinstance(getattr(dd, first.attr, None), str)):
+                # a query the pages share, kept in dashboard/data.py
+                found.append((start, f"d.{first.attr}", getattr(dd, first.attr), ()))
             elif re.fullmatch(r'filters\.TIMELINE_SQL\s*,\s*\[site_id, patient_key\]', arg):
                 found.append((start, TIMELINE, ff.TIMELINE_SQL, TIMELINE))
             elif re.match(ON_DEMAND[1], src[start:]):

@@ -236,6 +236,11 @@ class Warehouse:
         return self.sql(f'select * from marts."{name}"')
 
 
+# Data issues counted per site and issue, for the Overview and the Sites page (the rows
+# themselves are tens of thousands in a large program: counted in DuckDB, not in pandas)
+ISSUE_COUNTS_SQL = ("select site_id, issue, count(*) as records from marts.data_issues "
+                    "group by all order by all")
+
 TABLES_SQL = ("select table_schema, table_name from information_schema.tables "
               "where table_schema in ('marts', 'core')")
 

@@ -16,9 +16,7 @@ st.caption("Cadonilimab (AK104) infusion-related and hypersensitivity reactions,
 tot = d.totals(wh)
 rech = wh.table("rechallenge_outcomes")
 subs = wh.table("submissions")
-# the issues counted per site in DuckDB: the page shows their number, not the rows
-issues = wh.sql("select site_id, count(*) as records from marts.data_issues group by site_id") \
-    if "data_issues" in wh.tables else None
+issues = wh.sql(d.ISSUE_COUNTS_SQL) if "data_issues" in wh.tables else None   # per site and issue
 by_site = wh.table("reaction_rate_by_site")
 
 # Filters: rates, patients and rechallenge recomputed from the core tables (same
@@ -136,7 +134,7 @@ with c4:
         n_issues = int(issues["records"].sum())
         d.headline("Data issues", d.fmt_int(n_issues),
                    f"{d.plural(n_issues, 'record')} left out of the figures, at "
-                   f"{d.plural(len(issues), 'site')}",
+                   f"{d.plural(issues['site_id'].nunique(), 'site')}",
                    "For example a reaction whose infusion has not arrived yet: it counts once "
                    "its parent arrives.")
 

@@ -181,10 +181,9 @@ st.subheader("Data issues")
 st.caption("Records kept in the event history but left out of every figure, e.g. a reaction "
            "whose infusion has not arrived yet (it counts once its parent arrives).")
 if d.require(wh, "data_issues"):
-    # counted in DuckDB; the rows are fetched for the chosen sites only (a large program
-    # has tens of thousands of them: analysts query marts.data_issues for all)
-    by = wh.sql("select site_id, issue, count(*) as records from marts.data_issues "
-                "group by all order by all")
+    # the rows are fetched for the chosen sites only (a large program has tens of
+    # thousands of them: analysts query marts.data_issues for all)
+    by = wh.sql(d.ISSUE_COUNTS_SQL)
     if by.empty:
         st.success("No data issues: every current record has its parent records.")
     else:
