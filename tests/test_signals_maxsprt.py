@@ -90,21 +90,29 @@ def test_tends_to_the_published_poisson_critical_value():
     assert maxsprt_critical_value(1.0, 100, 0.05, 4) is None
 
 
-def test_worked_example_through_the_build(tmp_path):
+def _quiet_site_then_reacting_site(tmp_path, quiet: int, reacting: int, reactions_on: tuple[int, ...]):
+    """Build a home of two sites: SITE-B's `quiet` infusions in January (one patient each,
+    on 1-28 January at 08:00, then from 1 January again at 09:00), none with a reaction; then SITE-A's `reacting` infusions
+    on 1, 2, ... February at 09:00 (one patient each), with a reaction on those numbered
+    (0-based) in `reactions_on`. Returns the warehouse path."""
     home = Home(tmp_path / "home")
-    # SITE-B: 35 infusions in January, none with a reaction.
     write_batch(home, "b1", site_id="SITE-B",
-                patients=[patient(f"B{i}", first_dose_date="2025-01-01") for i in range(35)],
+                patients=[patient(f"B{i}", first_dose_date="2025-01-01") for i in range(quiet)],
                 infusions=[infusion(f"BI{i:02d}", f"B{i}",
                                     started_at=f"2025-01-{1 + i % 28:02d}T{8 + i // 28:02d}:00:00+08:00")
-                           for i in range(35)])
-    # SITE-A: 5 infusions in February; reactions on the 1st, 2nd, 3rd and 5th.
+                           for i in range(quiet)])
     write_batch(home, "a1", site_id="SITE-A",
-                patients=[patient(f"A{i}", first_dose_date="2025-01-01") for i in range(5)],
-                infusions=[infusion(f"AI{i}", f"A{i}", started_at=f"2025-02-0{i + 1}T09:00:00+08:00")
-                           for i in range(5)],
-                reactions=[reaction(f"AR{i}", f"AI{i}") for i in (0, 1, 2, 4)])
-    path = build_home(home)
+                patients=[patient(f"A{i}", first_dose_date="2025-01-01") for i in range(reacting)],
+                infusions=[infusion(f"AI{i}", f"A{i}", started_at=f"2025-02-{i + 1:02d}T09:00:00+08:00")
+                           for i in range(reacting)],
+                reactions=[reaction(f"AR{i}", f"AI{i}") for i in reactions_on])
+    return build_home(home)
+
+
+def test_worked_example_through_the_build(tmp_path):
+    # SITE-B: 35 infusions in January, none with a reaction.
+    # SITE-A: 5 infusions in February; reactions on the 1st, 2nd, 3rd and 5th.
+    path = _quiet_site_then_reacting_site(tmp_path, quiet=35, reacting=5, reactions_on=(0, 1, 2, 4))
 
     # Baseline = pooled program rate = 4 / 40 = 0.1; N = floor(100 / 0.1) = 1000; M = 4.
     design = one(path, "SELECT * FROM core.signal_design")
@@ -180,20 +188,9 @@ def test_no_infusions_no_rows_and_no_reactions_no_signal(tmp_path):
 def test_figures_at_the_signal_stay_when_the_counts_fall_back(tmp_path):
     """A signal is never withdrawn: marts.signals keeps the figures at the infusion where
     the LLR first reached the threshold beside today's counts and the highest LLR."""
-    home = Home(tmp_path / "home")
     # SITE-B: 40 infusions in January, none with a reaction.
-    write_batch(home, "b1", site_id="SITE-B",
-                patients=[patient(f"B{i}", first_dose_date="2025-01-01") for i in range(40)],
-                infusions=[infusion(f"BI{i:02d}", f"B{i}",
-                                    started_at=f"2025-01-{1 + i % 28:02d}T{8 + i // 28:02d}:00:00+08:00")
-                           for i in range(40)])
     # SITE-A: 10 infusions on 1-10 February; reactions on the 1st, 2nd, 3rd, 5th and 6th.
-    write_batch(home, "a1", site_id="SITE-A",
-                patients=[patient(f"A{i}", first_dose_date="2025-01-01") for i in range(10)],
-                infusions=[infusion(f"AI{i}", f"A{i}", started_at=f"2025-02-{i + 1:02d}T09:00:00+08:00")
-                           for i in range(10)],
-                reactions=[reaction(f"AR{i}", f"AI{i}") for i in (0, 1, 2, 4, 5)])
-    path = build_home(home)
+    path = _quiet_site_then_reacting_site(tmp_path, quiet=40, reacting=10, reactions_on=(0, 1, 2, 4, 5))
     # Baseline = 5 / 50 = 0.1, so N = 1000, M = 4 and the critical value is the one above.
     threshold = maxsprt_critical_value(0.1, 1000, 0.05, 4)
     # SITE-A by hand (p0 = 0.1):
