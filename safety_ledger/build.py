@@ -85,9 +85,9 @@ INCREMENTAL: dict[str, tuple[str, dict[str, str]]] = {
     # not core.current_iraes: its set of categories is global (scope_followup widens
     # to every patient when that set changes)
     "core.irae_followup": ("scope_followup", {"core.current_patients": "scope_followup"}),
-    "marts.patient_timeline": ("scope_history", {"core.current_patients": "scope_history",
-                                                 "core.current_infusions": "scope_history",
-                                                 "core.current_iraes": "scope_history"}),
+    "core.patient_events": ("scope_history", {"core.current_patients": "scope_history",
+                                              "core.current_infusions": "scope_history",
+                                              "core.current_iraes": "scope_history"}),
 }
 
 

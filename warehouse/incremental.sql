@@ -23,7 +23,7 @@
 --                reaction from one infusion to another: both change)
 --   rechallenge  core.patient_rechallenge: every patient that any version of an infusion
 --                in the outcomes scope belongs to (an infusion may move too)
---   history      marts.patient_timeline: the patients in scope, those of rechallenge, and
+--   history      core.patient_events: the patients in scope, those of rechallenge, and
 --                every patient that any version of an irAE in scope belongs to
 --   followup     core.irae_followup: the history scope; every current patient when the
 --                set of irAE categories changes (each cohort patient has a row per
