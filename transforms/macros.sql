@@ -63,9 +63,12 @@ CREATE OR REPLACE MACRO has_tki(combination) AS
 CREATE OR REPLACE MACRO regimen_class(combination) AS
     CASE
         WHEN len(coalesce(combination, []::VARCHAR[])) = 0 THEN 'monotherapy'
-        WHEN has_chemotherapy(combination) AND has_tki(combination) THEN 'chemo_tki'
-        WHEN has_chemotherapy(combination) AND has_bevacizumab(combination) THEN 'chemo_bevacizumab'
-        WHEN has_chemotherapy(combination) THEN 'chemotherapy'
+        WHEN has_chemotherapy(combination) THEN
+            CASE
+                WHEN has_tki(combination) THEN 'chemo_tki'
+                WHEN has_bevacizumab(combination) THEN 'chemo_bevacizumab'
+                ELSE 'chemotherapy'
+            END
         WHEN has_tki(combination) THEN 'tki'
         ELSE 'other'
     END;
