@@ -35,13 +35,7 @@ REGIMEN_KEY = "filter_regimen_classes"
 DATES_KEY = "filter_dates"
 ALL_SITES = "All sites"
 
-OPTIONS_SQL = (
-    "select list(distinct site_id order by site_id) as sites, "
-    "list(distinct tumor_type order by tumor_type) filter (where tumor_type is not null) "
-    "as tumor_types, "
-    "list(distinct regimen_class order by regimen_class) as regimen_classes, "
-    "min(started_local_date) as first_day, max(started_local_date) as last_day "
-    "from core.infusion_outcomes")
+OPTIONS_SQL = "select sites, tumor_types, regimen_classes, first_day, last_day from core.filter_options"
 
 
 @dataclass(frozen=True)
@@ -283,8 +277,8 @@ def sidebar(wh: d.Warehouse) -> None:
     _board_view()
     if not wh.usable:
         return
-    if not wh.has_core("infusion_outcomes"):
-        st.caption("Filters need `core.infusion_outcomes`: run `safety-ledger build` to "
+    if not wh.has_core("filter_options"):
+        st.caption("Filters need `core.filter_options`: run `safety-ledger build` to "
                    "rebuild the warehouse with the current transforms.")
         return
     try:
