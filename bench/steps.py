@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import ast
 import csv
-import inspect
 import json
 import re
 import resource
