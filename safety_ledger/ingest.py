@@ -4,8 +4,9 @@ For each complete submission (one with manifest.json) not yet ingested:
   1. folder names and manifest checked; a failure rejects the submission whole;
   2. each CSV read in chunks; patient_ref pseudonymized at once (nothing after this
      sees it); a header that breaks the contract quarantines every row of its file;
-  3. the GX suites run, once per file type over a whole wave of submissions (GX's cost
-     is mostly per run); a row that breaks a rule is quarantined with the rules;
+  3. the GX suites run, once per file type over a whole wave of submissions, on the
+     distinct values of its rows (validation.py: GX's cost is then mostly per run); a
+     row that breaks a rule is quarantined with the rules;
   4. each valid row compared with the site's history by (key, recorded_at):
      same content -> counted duplicate, other content -> quarantined conflict;
   5. the batch committed (events, quarantine, then the ledger row), one per submission.
@@ -136,7 +137,9 @@ def _canonical(kind: str, cells: pa.Array, typed: pd.Series) -> pa.Array:
     """A column as text that is equal exactly when the typed values are equal (375 and
     375.0 are the same dose), for the content hash that tells a duplicate from a conflict."""
     if kind in ("int", "float", "date"):
-        text = pa.array(typed.astype("string"), type=pa.string())   # pandas' text of the value: 375.0
+        from .validation import by_distinct
+        # pandas' text of the value (375.0), made once per distinct value
+        text = pa.array(by_distinct(lambda v: v.astype("string"), typed), type=pa.string())
     elif kind == "timestamp":
         text = pc.strftime(pa.array(typed.dt.as_unit("us"), type=event_schema.TS), format="%Y-%m-%dT%H:%M:%S")
     else:
@@ -236,7 +239,9 @@ def _violation_reason(cells: dict, violations) -> str:
     return "; ".join(parts)
 
 
-WAVE_BYTES = 64 * 2**20  # CSV bytes of the submissions whose rows one GX run per file type validates
+# CSV bytes of the submissions whose rows one GX run per file type validates (shared
+# among the worker processes): at 256 MiB one process peaks at about 1.5 GB
+WAVE_BYTES = 256 * 2**20
 
 
 @dataclass

@@ -9,7 +9,9 @@ reads.
 Columns the suite reads beside the CSV's own (added by validation.frame_for):
   <col>__parses        the cell has the contract's type (or is empty)
   <col>__value         the parsed number, for range rules
-  <a>__lhs / <a>__rhs  the two sides of "<a> not after recorded_at", comparable
+  <a>__not_after_<b>   whether a is not after b (NA when either is absent), compared
+                       by frame_for: GX validates distinct values, and the pair of
+                       two nearly unique timestamps would be a value per row
   grade__is_5 / outcome__is_fatal   for "fatal if and only if grade 5"
 """
 from __future__ import annotations
@@ -72,9 +74,8 @@ def expectations_for(spec: contract.FileSpec) -> list[dict]:
                             f"{c.name} must be 1 to {c.max_length} characters", column=c.name,
                             min_value=1, max_value=c.max_length))
     for a, b in spec.not_after:
-        out.append(_exp("expect_column_pair_values_a_to_be_greater_than_b", f"{stem}.{a}.not_after_{b}",
-                        f"{a} must not be after {b}", column_A=f"{a}__rhs", column_B=f"{a}__lhs",
-                        or_equal=True, ignore_row_if="either_value_is_missing"))
+        out.append(_exp("expect_column_values_to_be_in_set", f"{stem}.{a}.not_after_{b}",
+                        f"{a} must not be after {b}", column=f"{a}__not_after_{b}", value_set=[True]))
     if spec.fatal_iff_grade5:
         out.append(_exp("expect_column_pair_values_to_be_equal", f"{stem}.outcome.fatal_iff_grade5",
                         "outcome is fatal if and only if grade is 5", column_A="grade__is_5",

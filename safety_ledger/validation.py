@@ -4,6 +4,17 @@ row, which rules it broke. Validation results and Data Docs are kept under the h
 
 The frame GX sees has patient_ref already pseudonymized: GX stores unexpected values
 in its results and Data Docs, so the raw reference must never reach it.
+
+GX sees one row per distinct value, not every row. Each rule reads one column (or two,
+read together), and whether a row breaks it depends only on that row's value there: so
+`validate` gives GX, for each such column group, one row per distinct value in the rows
+to judge (a column that only has to be present: one row with it and one without), and
+a row breaks a rule exactly when its value is one GX finds unexpected. The only rule
+that compares two columns that are nearly unique per row (a date not after
+recorded_at) is compared here, vectorized, into one true/false column that GX checks.
+GX's cost is then about the same for 1,000 rows or 500,000, which lets one run serve a
+whole wave. Its Data Docs count distinct values; the rows are counted in the ledger
+and listed, with their rules, in the quarantine.
 """
 from __future__ import annotations
 
@@ -12,6 +23,7 @@ import functools
 import logging
 import os
 import time
+from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,6 +32,7 @@ from typing import Iterator
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
@@ -64,17 +77,22 @@ class Violation:
 
 @dataclass
 class Parsed:
-    """One chunk of one file, by column: the frame GX validates (the cells as sent plus
-    the derived columns the suite reads) and each column's typed values (NA where the
-    cell is empty or does not parse)."""
+    """One chunk of one file, by column: the frame the suite reads (the cells as sent,
+    Arrow strings, plus the derived columns it reads) and each column's typed values (NA
+    where the cell is empty or does not parse)."""
     frame: pd.DataFrame
     typed: dict[str, pd.Series]
 
 
-def _typed(kind: str, cells: pd.Series) -> pd.Series:
-    """Typed values of one column, vectorized; NA where empty or unparseable."""
-    if kind not in SHAPES:
-        return cells
+def by_distinct(fn, values: pd.Series) -> pd.Series:
+    """fn(values), computed once per distinct value (a column repeats few values over
+    many rows: cycles, doses, dates); NA stays NA. fn maps a Series element-wise."""
+    codes, uniques = pd.factorize(values)
+    done = fn(pd.Series(uniques)).array
+    return pd.Series(pd.api.extensions.take(done, codes, allow_fill=True), index=values.index)
+
+
+def _parsed(kind: str, cells: pd.Series) -> pd.Series:
     shaped = cells.where(cells.str.fullmatch(SHAPES[kind]).fillna(False).astype(bool))
     if kind in ("int", "float"):
         return pd.to_numeric(shaped, errors="coerce").astype("Float64")
@@ -83,6 +101,13 @@ def _typed(kind: str, cells: pd.Series) -> pd.Series:
     if kind == "timestamp":
         return pd.to_datetime(shaped, format="ISO8601", utc=True, errors="coerce")
     return shaped  # list: the shape is the rule; the split is done when events are made
+
+
+def _typed(kind: str, cells: pd.Series) -> pd.Series:
+    """Typed values of one column, vectorized; NA where empty or unparseable."""
+    if kind not in SHAPES:
+        return cells
+    return by_distinct(lambda distinct: _parsed(kind, distinct), cells)
 
 
 def _local_date(kind: str, cells: pd.Series, typed: pd.Series) -> pd.Series:
@@ -95,12 +120,12 @@ def _local_date(kind: str, cells: pd.Series, typed: pd.Series) -> pd.Series:
 
 @_timed
 def frame_for(spec: contract.FileSpec, numbers, columns: dict[str, pa.Array]) -> Parsed:
-    """The frame the suite validates: the CSV's cells (Arrow strings, null where empty)
-    plus the derived columns it reads."""
+    """The frame the suite reads: the CSV's cells (Arrow strings, NA where empty) plus
+    the derived columns it reads."""
     index = pd.Index(numbers, name="source_row")
     cells = {c: pd.Series(pd.arrays.ArrowStringArray(columns[c]), index=index) for c in spec.column_names}
     typed = {c.name: _typed(c.kind, cells[c.name]) for c in spec.columns}
-    data = {c: cells[c].astype(object).where(cells[c].notna(), None) for c in spec.column_names}
+    data = dict(cells)
     for c in spec.columns:
         if c.kind in suites.TYPE_WORDS:
             data[f"{c.name}__parses"] = (cells[c.name].isna() | typed[c.name].notna()).astype(bool)
@@ -111,17 +136,85 @@ def frame_for(spec: contract.FileSpec, numbers, columns: dict[str, pa.Array]) ->
     for a, b in spec.not_after:
         ka, kb = spec.column(a).kind, spec.column(b).kind
         if "date" in (ka, kb):
-            data[f"{a}__lhs"] = _local_date(ka, cells[a], typed[a])
-            data[f"{a}__rhs"] = _local_date(kb, cells[b], typed[b])
+            lhs, rhs = _local_date(ka, cells[a], typed[a]), _local_date(kb, cells[b], typed[b])
         else:
-            data[f"{a}__lhs"] = typed[a].dt.tz_convert("UTC").dt.tz_localize(None)
-            data[f"{a}__rhs"] = typed[b].dt.tz_convert("UTC").dt.tz_localize(None)
+            lhs, rhs = typed[a], typed[b]
+        both = lhs.notna() & rhs.notna()
+        data[f"{a}__not_after_{b}"] = (lhs <= rhs).astype("boolean").where(both)
     if spec.fatal_iff_grade5:
         grade = typed["grade"]
         data["grade__is_5"] = (grade == 5).astype("boolean").where(grade.notna())
         outcome = cells["outcome"]
         data["outcome__is_fatal"] = (outcome == "fatal").astype("boolean").where(outcome.isin(contract.OUTCOMES))
     return Parsed(pd.DataFrame(data, index=index), typed)
+
+
+@dataclass(frozen=True)
+class Group:
+    """Columns a rule reads together (one, or the two of a pair rule); `presence`: every
+    rule on it only asks that the cell be there, so only that counts."""
+    columns: tuple[str, ...]
+    presence: bool
+
+
+@lru_cache(maxsize=None)
+def column_groups(suite_name: str) -> tuple[Group, ...]:
+    """The column groups of a suite's rules, in the order the suite first reads them."""
+    expectations = suites.load(suite_name)["expectations"]
+    read: dict[tuple[str, ...], set[str]] = {}
+    for e in expectations:
+        kw = e["kwargs"]
+        cols = (kw["column"],) if "column" in kw else (kw["column_A"], kw["column_B"])
+        read.setdefault(cols, set()).add(e["type"])
+    seen = [c for cols in read for c in cols]
+    if len(seen) != len(set(seen)):
+        raise ValueError(f"suite {suite_name}: a column is read both alone and in a pair")
+    return tuple(Group(cols, types == {"expect_column_values_to_not_be_null"})
+                 for cols, types in read.items())
+
+
+def _codes(frame: pd.DataFrame, group: Group) -> np.ndarray:
+    """Each row's value of the group, as a code 0, 1, ... in order of first appearance
+    (NA is a value of its own)."""
+    if group.presence:
+        return pd.factorize(frame[group.columns[0]].isna())[0]
+    codes = np.zeros(len(frame), dtype=np.int64)
+    for c in group.columns:
+        own, uniques = pd.factorize(frame[c], use_na_sentinel=False)
+        codes = codes * (len(uniques) + 1) + own
+    return pd.factorize(codes)[0]
+
+
+@dataclass
+class Distinct:
+    """GX's batch for a frame (`values`: for each column group, one row per distinct
+    value, padded to a common length by repeating its own rows) and, per group, each
+    frame row's code and the code at each row of `values`."""
+    values: pd.DataFrame
+    row_codes: dict[str, np.ndarray]     # column -> code of each frame row
+    value_codes: dict[str, np.ndarray]   # column -> code of each row of `values`
+
+
+def distinct_values(frame: pd.DataFrame, groups: tuple[Group, ...]) -> Distinct:
+    firsts, codes_of = {}, {}
+    for g in groups:
+        codes = _codes(frame, g)
+        codes_of[g] = codes
+        firsts[g] = np.unique(codes, return_index=True)[1]   # the first row of code 0, 1, ...
+    length = max(len(f) for f in firsts.values())
+    values, row_codes, value_codes = {}, {}, {}
+    for g, first in firsts.items():
+        at = np.resize(first, length)   # a repeated value changes no verdict
+        for c in g.columns:
+            column = frame[c].iloc[at].reset_index(drop=True)
+            if isinstance(column.dtype, pd.StringDtype):   # GX reads text as Python str, None
+                column = column.astype(object).where(column.notna(), None)
+            values[c] = column
+            row_codes[c] = codes_of[g]
+            value_codes[c] = codes_of[g][at]
+    values = pd.DataFrame(values)
+    values.index.name = "value_row"
+    return Distinct(values, row_codes, value_codes)
 
 
 _pending_docs: dict[str, list] = {}  # home -> validation results not yet rendered
@@ -215,8 +308,8 @@ def _checkpoint(root: str, spec: contract.FileSpec):
     name = suites.suite_name(spec)
     ctx, ds = _context(root), _datasource(root)
     asset = next((a for a in ds.assets if a.name == spec.file), None) or ds.add_dataframe_asset(spec.file)
-    batch = next((b for b in asset.batch_definitions if b.name == "rows"), None) \
-        or asset.add_batch_definition_whole_dataframe("rows")
+    batch = next((b for b in asset.batch_definitions if b.name == "distinct_values"), None) \
+        or asset.add_batch_definition_whole_dataframe("distinct_values")
     suite = ctx.suites.add_or_update(gx.ExpectationSuite(**suites.load(name)))
     vd = ctx.validation_definitions.add_or_update(gx.ValidationDefinition(name=name, data=batch, suite=suite))
     return ctx.checkpoints.add_or_update(gx.Checkpoint(
@@ -226,15 +319,17 @@ def _checkpoint(root: str, spec: contract.FileSpec):
 
 @_timed
 def validate(home: Home, spec: contract.FileSpec, frame: pd.DataFrame, run_name: str) -> dict[int, list[Violation]]:
-    """Frame index -> the rules that row broke (rows with none are absent)."""
+    """Frame index -> the rules that row broke (rows with none are absent), GX judging
+    the distinct values of the frame (see the module's docstring)."""
     if frame.empty:
         return {}
     from great_expectations.core.run_identifier import RunIdentifier
 
+    distinct = distinct_values(frame, column_groups(suites.suite_name(spec)))
     checkpoint = _checkpoint_for(str(home.root), spec.file)
-    result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=RunIdentifier(run_name=run_name))
+    result = checkpoint.run(batch_parameters={"dataframe": distinct.values}, run_id=RunIdentifier(run_name=run_name))
     add_pending_docs(home, list(result.run_results))
-    broken: dict[int, list[Violation]] = {}
+    broken: dict[int, list[Violation]] = defaultdict(list)
     for vr in result.run_results.values():
         for r in vr.results:
             if r.exception_info and r.exception_info.get("raised_exception"):
@@ -242,9 +337,14 @@ def validate(home: Home, spec: contract.FileSpec, frame: pd.DataFrame, run_name:
                                    f"{r.exception_info.get('exception_message')}")
             if r.success:
                 continue
+            kwargs = r.expectation_config.kwargs
+            column = kwargs.get("column") or kwargs["column_A"]
+            positions = [int(i["value_row"]) if isinstance(i, dict) else int(i)
+                         for i in r.result.get("unexpected_index_list") or []]
+            unexpected = np.unique(distinct.value_codes[column][positions])
+            rows = np.flatnonzero(np.isin(distinct.row_codes[column], unexpected))
             meta = r.expectation_config.meta
-            for idx in r.result.get("unexpected_index_list") or []:
-                # the frame's index (GX gives it as {name: value} when the index is named)
-                number = int(idx[frame.index.name]) if isinstance(idx, dict) else int(idx)
-                broken.setdefault(number, []).append(Violation(meta["rule"], meta["explain"]))
-    return broken
+            violation = Violation(meta["rule"], meta["explain"])
+            for label in frame.index[rows]:
+                broken[int(label)].append(violation)
+    return dict(broken)

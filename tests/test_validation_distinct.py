@@ -1,0 +1,57 @@
+"""GX judges the distinct values of a frame, and each row gets exactly the rules its own
+values break (safety_ledger/validation.py). Hand-worked: six infusion rows, four of them
+broken, some sharing a bad value; the verdicts must be the rows', and GX must have seen
+only one row per distinct value of each column group."""
+from __future__ import annotations
+
+import pyarrow as pa
+
+from safety_ledger import contract, validation
+from safety_ledger.home import Home
+
+GOOD = dict(infusion_ref="INF-1", patient_ref="P-1", cycle="2", started_at="2025-03-22T09:40:00+08:00",
+            dose_mg="375", planned_duration_min="60", protocol="standard", combination="paclitaxel",
+            premedication="dexamethasone", completed="true", recorded_at="2025-03-22T18:00:00+08:00")
+ROWS = [  # source_row 1..6
+    GOOD,
+    dict(GOOD, infusion_ref="INF-2", protocol="fast"),
+    dict(GOOD, infusion_ref="INF-3", protocol="fast", cycle="0"),
+    # 09:40 at +08:00 is 01:40 UTC; recorded 2025-03-22T01:00:00Z is earlier: started after recorded
+    dict(GOOD, infusion_ref="INF-4", recorded_at="2025-03-22T01:00:00Z"),
+    dict(GOOD, infusion_ref="INF-5", patient_ref="P-2"),
+    dict(GOOD, infusion_ref="INF-6", patient_ref=None),
+]
+
+
+def frame():
+    spec = contract.INFUSIONS
+    columns = {c: pa.array([r[c] for r in ROWS], pa.string()) for c in spec.column_names}
+    return validation.frame_for(spec, list(range(1, len(ROWS) + 1)), columns).frame
+
+
+def test_each_row_gets_the_rules_its_values_break(tmp_path):
+    broken = validation.validate(Home(tmp_path / "home").ensure(), contract.INFUSIONS, frame(), "distinct-test")
+    assert {row: [v.rule for v in vs] for row, vs in broken.items()} == {
+        2: ["infusions.protocol.vocabulary"],
+        3: ["infusions.cycle.range", "infusions.protocol.vocabulary"],   # in the suite's order
+        4: ["infusions.started_at.not_after_recorded_at"],
+        6: ["infusions.patient_ref.required"],
+    }
+
+
+def test_gx_sees_one_row_per_distinct_value():
+    distinct = validation.distinct_values(frame(), validation.column_groups("infusions"))
+    # Every group has at most two distinct values here (protocol: standard, fast; cycle: 2, 0;
+    # patient_ref: present, absent; started_at not after recorded_at: true, false; every other
+    # column: one), so GX validates two rows, not six.
+    assert len(distinct.values) == 2
+    assert sorted(distinct.values["protocol"]) == ["fast", "standard"]
+    assert sorted(distinct.values["cycle__value"]) == [0.0, 2.0]
+    # patient_ref only has to be present: one row with it (the first row's) and one without,
+    # in the order they first appear; a group with one value repeats it to the common length.
+    assert list(distinct.values["patient_ref"]) == ["P-1", None]
+    assert list(distinct.values["infusion_ref"]) == ["INF-1", "INF-1"]
+    # Each frame row's code points at the distinct row that carries its value.
+    at = {code: i for i, code in enumerate(distinct.value_codes["protocol"])}
+    assert [distinct.values["protocol"][at[c]] for c in distinct.row_codes["protocol"]] == \
+        [r["protocol"] for r in ROWS]
