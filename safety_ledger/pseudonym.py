@@ -32,11 +32,23 @@ def load_key(key_file: Path) -> bytes:
 
 
 class Pseudonymizer:
+    """site_id, patient_ref -> pseudonym. A patient's reference comes back in every file
+    and submission of its site, so the last CACHE_SIZE pseudonyms made are kept (in
+    memory only, like the references being read)."""
+    CACHE_SIZE = 2**17
+
     def __init__(self, key: bytes):
         self._key = key
+        self._made: dict[tuple[str, str], str] = {}
 
     def __call__(self, site_id: str, patient_ref: str | None) -> str | None:
         if patient_ref is None:
             return None
-        mac = hmac.new(self._key, f"{site_id}\x1f{patient_ref}".encode("utf-8"), hashlib.sha256)
-        return "P-" + mac.hexdigest()[:24]
+        made = self._made.get((site_id, patient_ref))
+        if made is None:
+            mac = hmac.new(self._key, f"{site_id}\x1f{patient_ref}".encode("utf-8"), hashlib.sha256)
+            made = "P-" + mac.hexdigest()[:24]
+            if len(self._made) >= self.CACHE_SIZE:
+                self._made.clear()
+            self._made[(site_id, patient_ref)] = made
+        return made
