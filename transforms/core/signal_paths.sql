@@ -74,7 +74,7 @@ scored AS (
         d.critical_value,
         d.min_events
     FROM counted AS c
-    JOIN ordered AS o USING (seq)
+    JOIN (SELECT * FROM ordered WHERE has_reaction) AS o USING (seq)
     CROSS JOIN core.signal_design AS d
 )
 SELECT
