@@ -140,8 +140,9 @@ def _canonical(kind: str, cells: pa.Array, typed: pd.Series) -> pa.Array:
         from .validation import by_distinct
         # pandas' text of the value (375.0), made once per distinct value
         text = pa.array(by_distinct(lambda v: v.astype("string"), typed), type=pa.string())
-    elif kind == "timestamp":
-        text = pc.strftime(pa.array(typed.dt.as_unit("us"), type=event_schema.TS), format="%Y-%m-%dT%H:%M:%S")
+    elif kind == "timestamp":   # formatted once per distinct instant
+        coded = pa.array(typed.dt.as_unit("us"), type=event_schema.TS).dictionary_encode()
+        text = pc.strftime(coded.dictionary, format="%Y-%m-%dT%H:%M:%S").take(coded.indices)
     else:
         text = cells
     return pc.fill_null(text, "\x00")
