@@ -33,8 +33,8 @@ def load_key(key_file: Path) -> bytes:
 
 class Pseudonymizer:
     """site_id, patient_ref -> pseudonym. A patient's reference comes back in every file
-    and submission of its site, so the last CACHE_SIZE pseudonyms made are kept (in
-    memory only, like the references being read)."""
+    and submission of its site, so the pseudonyms made are kept, up to CACHE_SIZE of them
+    (then the cache starts empty again), in memory only, like the references being read."""
     CACHE_SIZE = 2**17
 
     def __init__(self, key: bytes):
