@@ -157,15 +157,18 @@ class Group:
     presence: bool
 
 
+def columns_read(kwargs: dict) -> tuple[str, ...]:
+    """The column an expectation reads, or the two of a pair expectation."""
+    return (kwargs["column"],) if "column" in kwargs else (kwargs["column_A"], kwargs["column_B"])
+
+
 @lru_cache(maxsize=None)
 def column_groups(suite_name: str) -> tuple[Group, ...]:
     """The column groups of a suite's rules, in the order the suite first reads them."""
     expectations = suites.load(suite_name)["expectations"]
     read: dict[tuple[str, ...], set[str]] = {}
     for e in expectations:
-        kw = e["kwargs"]
-        cols = (kw["column"],) if "column" in kw else (kw["column_A"], kw["column_B"])
-        read.setdefault(cols, set()).add(e["type"])
+        read.setdefault(columns_read(e["kwargs"]), set()).add(e["type"])
     seen = [c for cols in read for c in cols]
     if len(seen) != len(set(seen)):
         raise ValueError(f"suite {suite_name}: a column is read both alone and in a pair")
@@ -196,6 +199,7 @@ class Distinct:
 
 
 def distinct_values(frame: pd.DataFrame, groups: tuple[Group, ...]) -> Distinct:
+    """GX's batch for `frame` and the codes that map its rows back (see Distinct)."""
     firsts, codes_of = {}, {}
     for g in groups:
         codes = _codes(frame, g)
@@ -337,8 +341,7 @@ def validate(home: Home, spec: contract.FileSpec, frame: pd.DataFrame, run_name:
                                    f"{r.exception_info.get('exception_message')}")
             if r.success:
                 continue
-            kwargs = r.expectation_config.kwargs
-            column = kwargs.get("column") or kwargs["column_A"]
+            column = columns_read(r.expectation_config.kwargs)[0]   # a group's columns share its codes
             positions = [int(i["value_row"]) if isinstance(i, dict) else int(i)
                          for i in r.result.get("unexpected_index_list") or []]
             unexpected = np.unique(distinct.value_codes[column][positions])
