@@ -210,3 +210,42 @@ def test_figures_at_the_signal_stay_when_the_counts_fall_back(tmp_path):
     b = one(path, "SELECT * FROM marts.signals WHERE stratum = 'SITE-B'")
     assert (b["status"], b["observed_at_signal"], b["expected_at_signal"], b["llr_at_signal"]) == (
         "no signal", None, None, None)
+
+
+def test_surveillance_ends_after_max_infusions(tmp_path):
+    """Only a stratum's first max_infusions infusions are monitored: the later ones have
+    no row in core.signal_paths and count in no figure of the test."""
+    home = Home(tmp_path / "home")
+    # SITE-B: 20 infusions on 1-20 January, none with a reaction.
+    write_batch(home, "b1", site_id="SITE-B",
+                patients=[patient(f"B{i}", first_dose_date="2025-01-01") for i in range(20)],
+                infusions=[infusion(f"BI{i:03d}", f"B{i}", started_at=f"2025-01-{1 + i:02d}T09:00:00+08:00")
+                           for i in range(20)])
+    # SITE-A: 110 infusions from 1 February, one an hour, every one with a reaction.
+    write_batch(home, "a1", site_id="SITE-A",
+                patients=[patient(f"A{i}", first_dose_date="2025-01-01") for i in range(110)],
+                infusions=[infusion(f"AI{i:03d}", f"A{i}",
+                                    started_at=f"2025-02-{1 + i // 24:02d}T{i % 24:02d}:00:00+08:00")
+                           for i in range(110)],
+                reactions=[reaction(f"AR{i:03d}", f"AI{i:03d}") for i in range(110)])
+    path = build_home(home)
+    # Baseline 110 / 130 = 0.846154; N = floor(100 / 0.846154) = floor(118.18) = 118.
+    design = one(path, "SELECT baseline, max_infusions FROM core.signal_design")
+    assert design == {"baseline": pytest.approx(110 / 130), "max_infusions": 118}
+    # The whole program (tumor type cervical): SITE-B's 20, then SITE-A's 110. Monitored:
+    # infusions 1-118, whose reactions are SITE-A's first 98 (infusions 21-118).
+    path_cervical = rows(path, "SELECT infusion_index, observed, infusion_ref FROM core.signal_paths "
+                               "WHERE stratum_type = 'tumor_type' ORDER BY infusion_index")
+    assert [(r["infusion_index"], r["observed"]) for r in path_cervical] == [
+        (21 + k, 1 + k) for k in range(98)]
+    assert (path_cervical[0]["infusion_ref"], path_cervical[-1]["infusion_ref"]) == ("AI000", "AI097")
+    got = one(path, "SELECT infusions, monitored_infusions, observed, surveillance_ended "
+                    "FROM marts.signals WHERE stratum_type = 'tumor_type'")
+    assert got == {"infusions": 130, "monitored_infusions": 118, "observed": 98,
+                   "surveillance_ended": True}
+    # SITE-A's own stratum: 110 infusions, all within 118: every one has its row.
+    a = rows(path, "SELECT infusion_index FROM core.signal_paths WHERE stratum = 'SITE-A' "
+                   "ORDER BY infusion_index")
+    assert [r["infusion_index"] for r in a] == list(range(1, 111))
+    assert one(path, "SELECT observed, surveillance_ended FROM marts.signals WHERE stratum = 'SITE-A'") == {
+        "observed": 110, "surveillance_ended": False}

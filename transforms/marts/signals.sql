@@ -35,7 +35,7 @@ paths AS (
     SELECT
         stratum_type,
         stratum,
-        max(observed) FILTER (WHERE monitored) AS observed,
+        max(observed) AS observed,
         max(llr) FILTER (WHERE eligible) AS statistic,
         min(infusion_index) FILTER (WHERE crosses) AS signalled_at_infusion,
         arg_min(started_at, infusion_index) FILTER (WHERE crosses) AS first_signalled_at,
