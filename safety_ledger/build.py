@@ -72,10 +72,10 @@ MAX_INCREMENTAL_IN_A_ROW = 50
 # scope; its rows of those keys are deleted first.  Every model not named here (the
 # aggregates, the views, every mart) runs whole in both builds.
 INCREMENTAL: dict[str, tuple[str, dict[str, str]]] = {
-    "core.record_versions": ("scope_record", {"staging.stg_patients": "scope_patient",
-                                              "staging.stg_infusions": "scope_infusion",
-                                              "staging.stg_reactions": "scope_reaction",
-                                              "staging.stg_iraes": "scope_irae"}),
+    "core.corrected_versions": ("scope_record", {"staging.stg_patients": "scope_patient",
+                                                 "staging.stg_infusions": "scope_infusion",
+                                                 "staging.stg_reactions": "scope_reaction",
+                                                 "staging.stg_iraes": "scope_irae"}),
     "core.patient_status": ("scope_patient", {"staging.stg_patients": "scope_patient"}),
     "core.infusion_status": ("scope_infusion", {"staging.stg_infusions": "scope_infusion"}),
     "core.reaction_status": ("scope_reaction", {"staging.stg_reactions": "scope_reaction"}),

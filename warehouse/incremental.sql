@@ -17,7 +17,7 @@
 --                included: a late parent makes them count)
 --   reactions    a new version or retraction, or its infusion in scope
 --   iraes        a new version or retraction, or its patient in scope
---   records      the four above, as core.record_versions keys them
+--   records      the four above, as core.corrected_versions keys them
 --   outcomes     core.infusion_outcomes: the infusions in scope, and every infusion that
 --                any version of a reaction in scope hangs off (a correction may move a
 --                reaction from one infusion to another: both change)

@@ -9,18 +9,21 @@
 CREATE OR REPLACE TABLE core.infusion_status AS
 SELECT
     i.*,
-    v.versions,
+    coalesce(v.versions, 1) AS versions,
     p.tumor_type,
     p.first_dose_date,
     CASE
-        WHEN v.retracted THEN 'retracted'
+        WHEN r.ref IS NOT NULL THEN 'retracted'
         WHEN p.patient_key IS NULL THEN 'orphan'
         WHEN p.status <> 'current' THEN 'parent_retracted'
         WHEN i.started_local_date < p.first_dose_date THEN 'started_before_first_dose'
         ELSE 'current'
     END AS status
 FROM staging.stg_infusions AS i
-JOIN core.record_versions AS v
-    ON v.record_type = 'infusion' AND v.event_id = i.event_id AND v.version_rank = 1
+LEFT JOIN core.corrected_versions AS v
+    ON v.record_type = 'infusion' AND v.event_id = i.event_id
+LEFT JOIN core.retracted_records AS r
+    ON r.record_type = 'infusion' AND r.site_id = i.site_id AND r.ref = i.infusion_ref
 LEFT JOIN core.patient_status AS p
-    ON p.site_id = i.site_id AND p.patient_key = i.patient_key;
+    ON p.site_id = i.site_id AND p.patient_key = i.patient_key
+WHERE coalesce(v.version_rank, 1) = 1;

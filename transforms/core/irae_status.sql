@@ -8,17 +8,20 @@
 CREATE OR REPLACE TABLE core.irae_status AS
 SELECT
     e.*,
-    v.versions,
+    coalesce(v.versions, 1) AS versions,
     p.first_dose_date,
     CASE
-        WHEN v.retracted THEN 'retracted'
+        WHEN r.ref IS NOT NULL THEN 'retracted'
         WHEN p.patient_key IS NULL THEN 'orphan'
         WHEN p.status <> 'current' THEN 'parent_retracted'
         WHEN e.onset_date < p.first_dose_date THEN 'onset_before_first_dose'
         ELSE 'current'
     END AS status
 FROM staging.stg_iraes AS e
-JOIN core.record_versions AS v
-    ON v.record_type = 'irae' AND v.event_id = e.event_id AND v.version_rank = 1
+LEFT JOIN core.corrected_versions AS v
+    ON v.record_type = 'irae' AND v.event_id = e.event_id
+LEFT JOIN core.retracted_records AS r
+    ON r.record_type = 'irae' AND r.site_id = e.site_id AND r.ref = e.irae_ref
 LEFT JOIN core.patient_status AS p
-    ON p.site_id = e.site_id AND p.patient_key = e.patient_key;
+    ON p.site_id = e.site_id AND p.patient_key = e.patient_key
+WHERE coalesce(v.version_rank, 1) = 1;

@@ -8,17 +8,20 @@
 CREATE OR REPLACE TABLE core.reaction_status AS
 SELECT
     r.*,
-    v.versions,
+    coalesce(v.versions, 1) AS versions,
     i.status AS infusion_status,
     CASE
-        WHEN v.retracted THEN 'retracted'
+        WHEN x.ref IS NOT NULL THEN 'retracted'
         WHEN i.infusion_ref IS NULL THEN 'orphan'
         WHEN i.status IN ('retracted', 'parent_retracted') THEN 'parent_retracted'
         WHEN i.status <> 'current' THEN 'parent_excluded'
         ELSE 'current'
     END AS status
 FROM staging.stg_reactions AS r
-JOIN core.record_versions AS v
-    ON v.record_type = 'reaction' AND v.event_id = r.event_id AND v.version_rank = 1
+LEFT JOIN core.corrected_versions AS v
+    ON v.record_type = 'reaction' AND v.event_id = r.event_id
+LEFT JOIN core.retracted_records AS x
+    ON x.record_type = 'reaction' AND x.site_id = r.site_id AND x.ref = r.reaction_ref
 LEFT JOIN core.infusion_status AS i
-    ON i.site_id = r.site_id AND i.infusion_ref = r.infusion_ref;
+    ON i.site_id = r.site_id AND i.infusion_ref = r.infusion_ref
+WHERE coalesce(v.version_rank, 1) = 1;

@@ -9,7 +9,19 @@
 --                              applies if the record arrives later)
 -- ref is the record's *_ref (for a patient, its pseudonymized patient_key).
 CREATE OR REPLACE TABLE marts.data_issues AS
-WITH issues AS (
+WITH received_retracted AS (
+    -- the retracted records this site has sent: a record with a retraction has status
+    -- 'retracted' (the first rule of every *_status), so a retraction whose record is not
+    -- among these is one of a record never received
+    SELECT site_id, 'patient' AS record_type, patient_key AS ref FROM core.patient_status WHERE status = 'retracted'
+    UNION ALL
+    SELECT site_id, 'infusion', infusion_ref FROM core.infusion_status WHERE status = 'retracted'
+    UNION ALL
+    SELECT site_id, 'reaction', reaction_ref FROM core.reaction_status WHERE status = 'retracted'
+    UNION ALL
+    SELECT site_id, 'irae', irae_ref FROM core.irae_status WHERE status = 'retracted'
+),
+issues AS (
     SELECT site_id, 'infusion' AS record_type, infusion_ref AS ref, status AS issue,
         CASE status
             WHEN 'orphan' THEN 'its patient (patient_key ' || patient_key || ') has not been received from this site'
@@ -41,10 +53,7 @@ WITH issues AS (
         'retraction of a ' || t.record_type || ' this site has not sent',
         t.submission_id, t.recorded_at
     FROM staging.stg_retractions AS t
-    WHERE NOT EXISTS (
-        SELECT 1 FROM core.record_versions AS v
-        WHERE v.site_id = t.site_id AND v.record_type = t.record_type AND v.ref = t.ref
-    )
+    ANTI JOIN received_retracted AS v USING (site_id, record_type, ref)
 )
 SELECT site_id, record_type, ref, issue, detail, submission_id, recorded_at
 FROM issues
