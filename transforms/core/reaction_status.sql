@@ -5,11 +5,14 @@
 --   parent_retracted  its infusion was retracted, or that infusion's patient was
 --   parent_excluded   its infusion is left out by a data issue (orphan, date rule)
 --   current           counts in every figure
+-- infusion_status and patient_key are those of its infusion (NULL for an orphan): a
+-- current reaction's infusion is current, so its patient_key is the reaction's patient.
 CREATE OR REPLACE TABLE core.reaction_status AS
 SELECT
     r.*,
     coalesce(v.versions, 1) AS versions,
     i.status AS infusion_status,
+    i.patient_key,
     CASE
         WHEN x.ref IS NOT NULL THEN 'retracted'
         WHEN i.infusion_ref IS NULL THEN 'orphan'

@@ -11,10 +11,8 @@
 -- irAEs (a patient needs no infusion).
 CREATE OR REPLACE TABLE marts.grade_distribution AS
 WITH ev AS (
-    SELECT 'reaction' AS event_type, r.term AS kind, r.grade, i.site_id, i.patient_key
-    FROM core.current_reactions AS r
-    JOIN core.current_infusions AS i
-        ON i.site_id = r.site_id AND i.infusion_ref = r.infusion_ref
+    SELECT 'reaction' AS event_type, term AS kind, grade, site_id, patient_key
+    FROM core.current_reactions
     UNION ALL
     SELECT 'irae', category, grade, site_id, patient_key
     FROM core.current_iraes

@@ -11,10 +11,8 @@
 --   within_30_min          reactions with onset_min <= 30
 CREATE OR REPLACE TABLE marts.reaction_onset AS
 WITH r AS (
-    SELECT r.term, r.grade, r.onset_min, i.site_id, i.patient_key
-    FROM core.current_reactions AS r
-    JOIN core.current_infusions AS i
-        ON i.site_id = r.site_id AND i.infusion_ref = r.infusion_ref
+    SELECT term, grade, onset_min, site_id, patient_key
+    FROM core.current_reactions
 ),
 grouped AS (
     SELECT
