@@ -21,23 +21,20 @@ from collections import ChainMap
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import contract, event_schema, event_store
+from . import contract, event_schema, event_store, validation
 from .csv_reader import Chunk, FileRejected, HeaderError, read_chunks, read_raw
 from .home import Home
 from .manifest import SubmissionRejected, check_names, load_manifest
 from .pseudonym import Pseudonymizer, load_key
 
 Progress = Callable[[str], None]
-
-if TYPE_CHECKING:
-    from .validation import Parsed
 
 
 @dataclass
@@ -137,9 +134,8 @@ def _canonical(kind: str, cells: pa.Array, typed: pd.Series) -> pa.Array:
     """A column as text that is equal exactly when the typed values are equal (375 and
     375.0 are the same dose), for the content hash that tells a duplicate from a conflict."""
     if kind in ("int", "float", "date"):
-        from .validation import by_distinct
         # pandas' text of the value (375.0), made once per distinct value
-        text = pa.array(by_distinct(lambda v: v.astype("string"), typed), type=pa.string())
+        text = pa.array(validation.by_distinct(lambda v: v.astype("string"), typed), type=pa.string())
     elif kind == "timestamp":   # formatted once per distinct instant
         coded = pa.array(typed.dt.as_unit("us"), type=event_schema.TS).dictionary_encode()
         text = pc.strftime(coded.dictionary, format="%Y-%m-%dT%H:%M:%S").take(coded.indices)
@@ -251,7 +247,7 @@ class Part:
     each of its rows broke (row number -> violations; rows with none are absent)."""
     spec: contract.FileSpec
     chunk: Chunk
-    parsed: "Parsed"
+    parsed: validation.Parsed
     broken: dict[int, list] | None = None
 
 
@@ -259,26 +255,22 @@ def read_parts(spec: contract.FileSpec, path: Path, site_id: str | None,
                pseudo: Pseudonymizer | None) -> Iterator[Part]:
     """The file's rows chunk by chunk, patient_ref pseudonymized before anything reads
     them. Raises HeaderError before the first chunk, FileRejected part-way."""
-    from .validation import frame_for  # GX is slow to import: only when there is work
-
     for rows in read_chunks(path, spec.column_names):
         if pseudo is not None:
             pseudonymize_cells(spec, site_id, rows, pseudo)
-        yield Part(spec, rows, frame_for(spec, rows.numbers, rows.columns))
+        yield Part(spec, rows, validation.frame_for(spec, rows.numbers, rows.columns))
 
 
 def judge(home: Home, parts: list[Part], run_name: str) -> None:
     """Validate the rows of many parts with one GX run per file type (GX's cost is mostly
     per run, not per row), and hand each part the rules its own rows broke."""
-    from .validation import validate
-
     by_file: dict[str, list[Part]] = {}
     for part in parts:
         by_file.setdefault(part.spec.file, []).append(part)
     for group in by_file.values():
         frame = pd.concat([p.parsed.frame for p in group], ignore_index=True)
         frame.index.name = "row_in_run"
-        broken = validate(home, group[0].spec, frame, run_name)
+        broken = validation.validate(home, group[0].spec, frame, run_name)
         starts = [0]
         for p in group:
             p.broken = {}
@@ -639,6 +631,5 @@ def ingest_landing(home: Home, landing: Path | None = None, progress: Progress =
                                     reason="no manifest.json yet: the site is still writing it") for f in waiting]
         ordered += [reports[i] for i in sorted(reports)]
         if any(r.status == "accepted" for r in ordered):
-            from .validation import build_data_docs
-            progress(f"GX Data Docs: {build_data_docs(home)}")
+            progress(f"GX Data Docs: {validation.build_data_docs(home)}")
     return ordered
