@@ -3,8 +3,9 @@
     build(home)  ->  $SAFETY_LEDGER_HOME/warehouse/safety.duckdb
 
 1. A new DuckDB file is created under a temporary name beside the target.
-2. The committed events are loaded (see `SOURCES`) and `warehouse/sources.sql` exposes
-   them as `raw.<table>`, keeping only batches ingested at or before `as_of`.
+2. `warehouse/sources.sql` copies the committed ledger rows ingested at or before
+   `as_of`; every other `raw.<table>` becomes a view over the event files of the accepted
+   batches among them (`_expose_events`), read where they lie.
 3. `transforms/macros.sql`, then every model of `transforms/staging`, `transforms/core`
    and `transforms/marts` (one `CREATE OR REPLACE TABLE|VIEW <stage>.<file stem>` per
    file), each stage in dependency order (see `model_order`).
@@ -13,9 +14,9 @@
 
 Incremental build (`plan_build`): when the warehouse at the target was built by the same
 code (same fingerprint of this file, the SQL and DuckDB) from batches that are all still
-among the batches this build must show, the new file starts as a copy of it; only the
-batches committed since are exposed to `warehouse/sources.sql` (which appends them),
-`warehouse/incremental.sql` finds the records they can change, the per-record core
+among the batches this build must show, the new file starts as a copy of it;
+`warehouse/sources.sql` adds the ledger rows committed since, the `raw.*` views are made
+again, `warehouse/incremental.sql` finds the records they can change, the per-record core
 models (`INCREMENTAL`) are recomputed for those records only, and every other model runs
 whole, as in a full replay.  Anything else (no previous file, another fingerprint, an
 as_of that leaves out a batch it holds, a WAL beside it) is a full replay.
@@ -127,9 +128,8 @@ class _Landed:
     ignored_files: int  # events files of a batch with no ledger file (crash leftovers)
 
 
-def land(home: Home, only: set[str] | None = None) -> _Landed:
-    """Find every events file of a committed batch (one whose ledger file exists); with
-    `only`, just those of these batches (the ledger files included).
+def land(home: Home) -> _Landed:
+    """Find every events file of a committed batch (one whose ledger file exists).
 
     The as_of cut is not made here but in warehouse/sources.sql, from the ledger rows.
     """
@@ -150,23 +150,46 @@ def land(home: Home, only: set[str] | None = None) -> _Landed:
         committed = [p for stem, p in files.items() if stem in commit_points[t]]
         ignored += len(files) - len(committed)
         tables[t] = committed
-    if only is not None:
-        tables = {t: [p for p in files if p.name[: -len(".parquet")] in only]
-                  for t, files in tables.items()}
     return _Landed(tables, ignored)
 
 
-def _expose(con: duckdb.DuckDBPyConnection, name: str, files: list[Path]) -> None:
-    """landed_<name>: the committed files, read by DuckDB itself (streamed, in parallel),
-    with exactly the columns of the event schema; no file = an empty relation of it."""
-    schema = _schema_of(name)
-    con.execute(f"DROP VIEW IF EXISTS landed_{name}")  # exposed before (an incremental build)
-    if not files:
-        con.register(f"landed_{name}", schema.empty_table())
-        return
-    paths = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
-    columns = ", ".join(f'"{c}"' for c in schema.names)
-    con.execute(f"CREATE OR REPLACE TEMP VIEW landed_{name} AS SELECT {columns} FROM read_parquet([{paths}])")
+LEDGERS = ("submissions", "literature_drops")
+
+
+def _expose(con: duckdb.DuckDBPyConnection, view: str, table: str, files: list[Path]) -> None:
+    """The view `view` over these event files of `table`, read by DuckDB itself (streamed,
+    in parallel), with exactly the columns of the event schema; no file = an empty view
+    of that schema.  A view named without a schema is temporary (this build's only)."""
+    schema = _schema_of(table)
+    if files:
+        paths = ", ".join("'" + str(p.resolve()).replace("'", "''") + "'" for p in files)
+        columns = ", ".join(f'"{c}"' for c in schema.names)
+        select = f"SELECT {columns} FROM read_parquet([{paths}])"
+    else:
+        con.register("empty_event_table", schema.empty_table())
+        typed = con.execute("DESCRIBE empty_event_table").fetchall()
+        con.unregister("empty_event_table")
+        select = "SELECT " + ", ".join(f'NULL::{t} AS "{c}"' for c, t, *_ in typed) + " WHERE false"
+    temp = "" if "." in view else "TEMP "
+    con.execute(f"DROP VIEW IF EXISTS {view}")  # a view of the same name registered before
+    con.execute(f"CREATE OR REPLACE {temp}VIEW {view} AS {select}")
+
+
+def _expose_ledgers(con: duckdb.DuckDBPyConnection, landed: _Landed) -> None:
+    """landed_submissions, landed_literature_drops: every committed ledger row."""
+    for name in LEDGERS:
+        _expose(con, f"landed_{name}", name, landed.files[name])
+
+
+def _expose_events(con: duckdb.DuckDBPyConnection, landed: _Landed) -> None:
+    """raw.<table> for every table but the ledgers: a view over the files of the batches
+    that count (temp view counted_batches, made by sources.sql).  The views stay in the
+    warehouse and read the immutable event files where they lie, instead of a copy."""
+    counted = {r[0] for r in con.execute("SELECT batch_id FROM counted_batches").fetchall()}
+    for name, files in landed.files.items():
+        if name not in LEDGERS:
+            _expose(con, f"raw.{name}", name,
+                    [p for p in files if p.name[: -len(".parquet")] in counted])
 
 
 # ---------------------------------------------------------------------------- models
@@ -405,16 +428,14 @@ def plan_build(target: Path, tmp: Path, landed: "_Landed", as_of: datetime | Non
         elif state[1] >= MAX_INCREMENTAL_IN_A_ROW:
             why = f"{state[1]} incremental builds in a row: the file is rewritten whole"
         else:
-            for name in ("submissions", "literature_drops"):
-                _expose(con, name, landed.files[name])
+            _expose_ledgers(con, landed)
             con.execute("SET VARIABLE as_of = ?::TIMESTAMPTZ", [as_of])
             ledger = """SELECT '{n}' AS ledger, batch_id, ingested_at, status FROM {src}"""
             wanted = " UNION ALL ".join(
                 ledger.format(n=n, src=f"landed_{n} WHERE getvariable('as_of') IS NULL "
                                        "OR ingested_at <= getvariable('as_of')")
-                for n in ("submissions", "literature_drops"))
-            held = " UNION ALL ".join(ledger.format(n=n, src=f"raw.{n}")
-                                      for n in ("submissions", "literature_drops"))
+                for n in LEDGERS)
+            held = " UNION ALL ".join(ledger.format(n=n, src=f"raw.{n}") for n in LEDGERS)
             gone = con.execute(f"SELECT count(*) FROM (FROM ({held}) EXCEPT ALL FROM ({wanted}))").fetchone()[0]
             if gone:
                 why = (f"the previous warehouse holds {gone} batch(es) this build must not show "
@@ -516,17 +537,15 @@ def _build_into(con: duckdb.DuckDBPyConnection, home: Home, landed: _Landed,
     _register_udfs(con)
 
     # sources
-    reading = landed if new_batches is None else _Landed(
-        land(home, only=new_batches).files, landed.ignored_files)
-    for name, files in reading.files.items():
-        _expose(con, name, files)
+    _expose_ledgers(con, landed)
     con.execute((WAREHOUSE_DIR / "sources.sql").read_text(encoding="utf-8"))
+    _expose_events(con, landed)
     if new_batches is not None:
         con.register("new_batches_list", pa.table({"batch_id": pa.array(sorted(new_batches), pa.string())}))
         con.execute("CREATE OR REPLACE TEMP TABLE new_batches AS SELECT batch_id FROM new_batches_list")
         con.unregister("new_batches_list")
         con.execute((WAREHOUSE_DIR / "incremental.sql").read_text(encoding="utf-8"))
-    ledgers = {n: len(landed.files[n]) for n in ("submissions", "literature_drops")}
+    ledgers = {n: len(landed.files[n]) for n in LEDGERS}
     for name in RAW_TABLES:
         summary.events[name] = con.execute(f"SELECT count(*) FROM raw.{name}").fetchone()[0]
     later = sum(ledgers[n] - summary.events[n] for n in ledgers)
@@ -536,7 +555,7 @@ def _build_into(con: duckdb.DuckDBPyConnection, home: Home, landed: _Landed,
     else:
         scopes = con.execute("SELECT count(*) FROM scope_record").fetchone()[0]
         notes = [f"incremental: {len(new_batches)} batch(es) committed since the previous build "
-                 f"appended to a copy of it (copied in {summary.copy_seconds:.1f} s), "
+                 f"added to a copy of it (copied in {summary.copy_seconds:.1f} s), "
                  f"{scopes} record(s) in scope"]
     if as_of is not None:
         notes.append(f"as of {as_of.isoformat()}: {later} later batch(es) left out")

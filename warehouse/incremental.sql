@@ -1,7 +1,8 @@
 -- The scope of an incremental build: which records the new batches can change.
 -- Run by safety_ledger/build.py on a copy of the previous warehouse, after
--- warehouse/sources.sql has appended the new batches to raw.*, and BEFORE any core
--- table is touched (the core tables read here are still the previous build's).
+-- warehouse/sources.sql has added the new batches' ledger rows (so raw.* shows their
+-- events), and BEFORE any core table is touched (the core tables read here are still the
+-- previous build's).
 --
 -- Before this file runs, build.py has made the temporary table new_batches (batch_id):
 -- the batches this build adds.
