@@ -83,9 +83,7 @@ INCREMENTAL: dict[str, tuple[str, dict[str, str]]] = {
     "core.irae_status": ("scope_irae", {"staging.stg_iraes": "scope_irae"}),
     "core.infusion_outcomes": ("scope_outcome", {"core.current_infusions": "scope_outcome"}),
     "core.patient_rechallenge": ("scope_rechallenge", {"core.infusion_outcomes": "scope_rechallenge"}),
-    # not core.current_iraes: its set of categories is global (scope_followup widens
-    # to every patient when that set changes)
-    "core.irae_followup": ("scope_followup", {"core.current_patients": "scope_followup"}),
+    "core.irae_cohort": ("scope_history", {"core.current_patients": "scope_history"}),
     "core.patient_events": ("scope_history", {"core.current_patients": "scope_history",
                                               "core.current_infusions": "scope_history",
                                               "core.current_iraes": "scope_history"}),

@@ -24,12 +24,9 @@
 --                reaction from one infusion to another: both change)
 --   rechallenge  core.patient_rechallenge: every patient that any version of an infusion
 --                in the outcomes scope belongs to (an infusion may move too)
---   history      core.patient_events: the patients in scope, those of rechallenge, and
---                every patient that any version of an irAE in scope belongs to
---   followup     core.irae_followup: the history scope; every current patient when the
---                set of irAE categories changes (each cohort patient has a row per
---                category).  A view: it compares the categories of core.current_iraes
---                when the model runs (updated) with those before the build.
+--   history      core.patient_events and core.irae_cohort: the patients in scope, those
+--                of rechallenge, and every patient that any version of an irAE in scope
+--                belongs to
 
 CREATE OR REPLACE TEMP TABLE new_retractions AS
 SELECT site_id, record_type, ref
@@ -85,16 +82,3 @@ UNION
 SELECT site_id, patient_key FROM scope_rechallenge
 UNION
 SELECT site_id, patient_key FROM raw.iraes SEMI JOIN scope_irae USING (site_id, irae_ref);
-
-CREATE OR REPLACE TEMP TABLE old_irae_categories AS
-SELECT DISTINCT category FROM core.current_iraes;
-
-CREATE OR REPLACE TEMP VIEW scope_followup AS
-SELECT site_id, patient_key FROM scope_history
-UNION
-SELECT site_id, patient_key FROM core.current_patients
-WHERE EXISTS (
-    FROM ((SELECT category FROM core.current_iraes EXCEPT SELECT category FROM old_irae_categories)
-          UNION ALL
-          (SELECT category FROM old_irae_categories EXCEPT SELECT category FROM core.current_iraes))
-);

@@ -9,7 +9,8 @@
 --                               last infusion: censored at the last infusion, not counted
 --   censored                    cohort patients without a counted event (includes the above)
 --   patients_without_infusion   current patients with a current irAE of the category and no
---                               current infusion: outside the cohort, not in the curve
+--                               current infusion: outside the cohort (core.irae_cohort; a
+--                               current irAE's patient is current), not in the curve
 --   max_day                     the last event or censor day
 --   cumulative_incidence, ci_low, ci_high, greenwood_se   at max_day (the curve's end)
 --   median_onset_day            median of onset_day among the counted events
@@ -29,9 +30,7 @@ WITH f AS (
 untreated AS (
     SELECT e.category, count(DISTINCT (e.site_id, e.patient_key)) AS patients
     FROM core.current_iraes AS e
-    WHERE NOT EXISTS (
-        SELECT 1 FROM core.current_infusions AS i
-        WHERE i.site_id = e.site_id AND i.patient_key = e.patient_key)
+    ANTI JOIN core.irae_cohort AS k USING (site_id, patient_key)
     GROUP BY e.category
 ),
 categories AS (
