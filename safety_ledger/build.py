@@ -84,9 +84,6 @@ INCREMENTAL: dict[str, tuple[str, dict[str, str]]] = {
     "core.infusion_outcomes": ("scope_outcome", {"core.current_infusions": "scope_outcome"}),
     "core.patient_rechallenge": ("scope_rechallenge", {"core.infusion_outcomes": "scope_rechallenge"}),
     "core.irae_cohort": ("scope_history", {"core.current_patients": "scope_history"}),
-    "core.patient_events": ("scope_history", {"core.current_patients": "scope_history",
-                                              "core.current_infusions": "scope_history",
-                                              "core.current_iraes": "scope_history"}),
 }
 
 

@@ -47,18 +47,20 @@ CREATE OR REPLACE MACRO wilson_high(x, n) AS
 --   T, no C (B or not)            -> tki
 --   anything else (B alone; only radiotherapy / other) -> other
 -- radiotherapy and other never change a class that C, B or T set.
+-- (`agent IN (...)` per element: DuckDB's list_has_any builds a set per row, which cost
+-- 2.7 s against 1.1 s over the 8.3 million infusions at 10m events.)
 CREATE OR REPLACE MACRO has_chemotherapy(combination) AS
-    list_has_any(coalesce(combination, []::VARCHAR[]),
-                 ['capecitabine', 'oxaliplatin', 's1', 'paclitaxel', 'nab_paclitaxel',
-                  'docetaxel', 'carboplatin', 'cisplatin', 'fluorouracil', 'etoposide',
-                  'pemetrexed', 'gemcitabine', 'irinotecan', 'leucovorin']);
+    coalesce(list_bool_or(list_transform(combination, lambda agent: agent IN (
+        'capecitabine', 'oxaliplatin', 's1', 'paclitaxel', 'nab_paclitaxel', 'docetaxel',
+        'carboplatin', 'cisplatin', 'fluorouracil', 'etoposide', 'pemetrexed', 'gemcitabine',
+        'irinotecan', 'leucovorin'))), false);
 
 CREATE OR REPLACE MACRO has_bevacizumab(combination) AS
-    list_has_any(coalesce(combination, []::VARCHAR[]), ['bevacizumab']);
+    coalesce(list_bool_or(list_transform(combination, lambda agent: agent = 'bevacizumab')), false);
 
 CREATE OR REPLACE MACRO has_tki(combination) AS
-    list_has_any(coalesce(combination, []::VARCHAR[]),
-                 ['apatinib', 'lenvatinib', 'anlotinib', 'regorafenib', 'fruquintinib']);
+    coalesce(list_bool_or(list_transform(combination, lambda agent: agent IN (
+        'apatinib', 'lenvatinib', 'anlotinib', 'regorafenib', 'fruquintinib'))), false);
 
 CREATE OR REPLACE MACRO regimen_class(combination) AS
     CASE

@@ -24,7 +24,7 @@
 --                reaction from one infusion to another: both change)
 --   rechallenge  core.patient_rechallenge: every patient that any version of an infusion
 --                in the outcomes scope belongs to (an infusion may move too)
---   history      core.patient_events and core.irae_cohort: the patients in scope, those
+--   history      core.irae_cohort: the patients in scope, those
 --                of rechallenge, and every patient that any version of an irAE in scope
 --                belongs to
 
