@@ -108,6 +108,27 @@ def test_as_of_ignores_later_batches(home):
     assert at.events["infusions"] == 2
 
 
+def test_raw_events_are_views_over_the_files_of_the_build(home):
+    two_batches(home)
+    path = build_home(home)
+    # Only the two ledgers are copied into the warehouse; every other raw table is a view.
+    tables = {r["table_name"] for r in rows(
+        path, "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'raw'")}
+    assert tables == {"submissions", "literature_drops"}
+    views = {r["view_name"] for r in rows(
+        path, "SELECT view_name FROM duckdb_views() WHERE schema_name = 'raw'")}
+    assert views == {"patients", "infusions", "reactions", "iraes", "retractions",
+                     "quarantine", "literature"}
+    # The views list the files of the batches the build counted (b1, b2): a batch
+    # committed after the build is not in the published warehouse until the next build.
+    write_batch(home, "b3", ingested_at="2025-06-11T00:00:00Z",
+                patients=[patient("P9")], infusions=[infusion("I9", "P9")])
+    assert one(path, "SELECT count(*) AS n FROM raw.infusions")["n"] == 2
+    assert one(path, "SELECT count(*) AS n FROM staging.stg_patients")["n"] == 2  # P1 twice
+    path = build_home(home)
+    assert one(path, "SELECT count(*) AS n FROM raw.infusions")["n"] == 3
+
+
 def test_uncommitted_batch_files_are_ignored(home):
     two_batches(home)
     # A crash left events of batch b3 without its ledger file, and a half-written file
