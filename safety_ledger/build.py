@@ -83,7 +83,7 @@ INCREMENTAL: dict[str, tuple[str, dict[str, str]]] = {
     "core.irae_status": ("scope_irae", {"staging.stg_iraes": "scope_irae"}),
     "core.infusion_outcomes": ("scope_outcome", {"core.current_infusions": "scope_outcome"}),
     "core.patient_rechallenge": ("scope_rechallenge", {"core.infusion_outcomes": "scope_rechallenge"}),
-    "core.irae_cohort": ("scope_history", {"core.current_patients": "scope_history"}),
+    "core.irae_cohort": ("scope_cohort", {"core.current_patients": "scope_cohort"}),
 }
 
 
@@ -166,7 +166,6 @@ def _expose(con: duckdb.DuckDBPyConnection, view: str, table: str, files: list[P
         con.unregister("empty_event_table")
         select = "SELECT " + ", ".join(f'NULL::{t} AS "{c}"' for c, t, *_ in typed) + " WHERE false"
     temp = "" if "." in view else "TEMP "
-    con.execute(f"DROP VIEW IF EXISTS {view}")  # a view of the same name registered before
     con.execute(f"CREATE OR REPLACE {temp}VIEW {view} AS {select}")
 
 
@@ -329,7 +328,7 @@ def build(home: Home, as_of: datetime | None = None, out: Path | None = None,
                 summary.reason = f"{len(new_batches)} batch(es) committed since the previous build"
             try:
                 _configure(con, spill)
-                _build_into(con, home, landed, as_of, built_at, summary, progress, new_batches)
+                _build_into(con, landed, as_of, built_at, summary, progress, new_batches)
                 _write_state(con, fingerprint, summary)
                 began = time.monotonic()
                 con.execute("CHECKPOINT")
@@ -520,7 +519,7 @@ def _sweep_temporaries(target: Path) -> int:
     return removed
 
 
-def _build_into(con: duckdb.DuckDBPyConnection, home: Home, landed: _Landed,
+def _build_into(con: duckdb.DuckDBPyConnection, landed: _Landed,
                 as_of: datetime | None, built_at: datetime, summary: BuildSummary,
                 progress: Callable[[str], None], new_batches: set[str] | None = None) -> None:
     """Run sources, macros and every model on `con`.  new_batches None: a full replay

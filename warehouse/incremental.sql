@@ -24,9 +24,8 @@
 --                reaction from one infusion to another: both change)
 --   rechallenge  core.patient_rechallenge: every patient that any version of an infusion
 --                in the outcomes scope belongs to (an infusion may move too)
---   history      core.irae_cohort: the patients in scope, those
---                of rechallenge, and every patient that any version of an irAE in scope
---                belongs to
+--   cohort       core.irae_cohort (a patient's first dose and current infusions): the
+--                patients in scope and those of rechallenge
 
 CREATE OR REPLACE TEMP TABLE new_retractions AS
 SELECT site_id, record_type, ref
@@ -76,9 +75,7 @@ CREATE OR REPLACE TEMP TABLE scope_rechallenge AS
 SELECT DISTINCT site_id, patient_key
 FROM raw.infusions SEMI JOIN scope_outcome USING (site_id, infusion_ref);
 
-CREATE OR REPLACE TEMP TABLE scope_history AS
+CREATE OR REPLACE TEMP TABLE scope_cohort AS
 SELECT site_id, patient_key FROM scope_patient
 UNION
-SELECT site_id, patient_key FROM scope_rechallenge
-UNION
-SELECT site_id, patient_key FROM raw.iraes SEMI JOIN scope_irae USING (site_id, irae_ref);
+SELECT site_id, patient_key FROM scope_rechallenge;
