@@ -226,3 +226,26 @@ def test_no_iraes_no_rows(tmp_path):
     for t in ("irae_cumulative_incidence", "irae_incidence_by_category", "reaction_onset",
               "grade_distribution"):
         assert rows(path, f"SELECT count(*) AS n FROM marts.{t}") == [{"n": 0}], t
+
+
+def test_the_marts_count_what_the_followup_view_defines(warehouse):
+    # core.irae_followup lists every (cohort patient, category) pair; the marts count the
+    # same figures from the cohort and the first onsets without listing the pairs.
+    by_view = rows(warehouse, """
+        SELECT category, day, count(*) FILTER (WHERE is_event) AS events,
+               count(*) FILTER (WHERE NOT is_event) AS censored
+        FROM core.irae_followup GROUP BY ALL ORDER BY ALL""")
+    by_mart = rows(warehouse, """
+        SELECT category, day, events, censored
+        FROM marts.irae_cumulative_incidence ORDER BY ALL""")
+    assert by_mart == by_view
+    assert len(by_view) == 13   # hepatitis 4 days, colitis 5, thyroiditis 4 (above)
+    by_view = rows(warehouse, """
+        SELECT category, count(*) AS cohort_patients, count(*) FILTER (WHERE is_event) AS events,
+               count(*) FILTER (WHERE after_censor) AS events_after_last_infusion,
+               count(*) FILTER (WHERE NOT is_event) AS censored, max(day) AS max_day
+        FROM core.irae_followup GROUP BY ALL ORDER BY ALL""")
+    by_mart = rows(warehouse, """
+        SELECT category, cohort_patients, events, events_after_last_infusion, censored, max_day
+        FROM marts.irae_incidence_by_category ORDER BY ALL""")
+    assert by_mart == by_view

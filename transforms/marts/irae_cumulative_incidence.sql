@@ -1,6 +1,11 @@
 -- Cumulative incidence of each irAE category over days since the first dose:
 -- one row per (category, day on which at least one cohort patient had the event or was
--- censored), from core.irae_followup (cohort, day 0, events and censoring defined there).
+-- censored), of the follow-up core.irae_followup defines (cohort, day 0, events and
+-- censoring), counted without listing it:
+--   events on day t     first irAEs of the category with is_event and onset_day t
+--                       (core.irae_first_onsets)
+--   censored on day t   cohort patients with censor_day t (core.irae_cohort), less those
+--                       of them with an event in the category (they leave by their event)
 --
 -- Kaplan-Meier product-limit estimator, with Greenwood's variance:
 --   Kaplan EL, Meier P. Nonparametric estimation from incomplete observations.
@@ -23,15 +28,42 @@
 --                     NULL when greenwood_se is NULL
 -- Ordered windows (ORDER BY day): the same events give the same bits.
 CREATE OR REPLACE TABLE marts.irae_cumulative_incidence AS
-WITH per_day AS (
+WITH categories AS (
+    SELECT DISTINCT category FROM core.current_iraes
+),
+event_days AS (
+    SELECT category, onset_day AS day, count(*) AS events
+    FROM core.irae_first_onsets
+    WHERE is_event
+    GROUP BY category, onset_day
+),
+last_infusion_days AS (
+    SELECT censor_day AS day, count(*) AS patients
+    FROM core.irae_cohort
+    GROUP BY censor_day
+),
+left_by_event AS (
+    SELECT category, censor_day AS day, count(*) AS patients
+    FROM core.irae_first_onsets
+    WHERE is_event
+    GROUP BY category, censor_day
+),
+censor_days AS (
+    SELECT c.category, l.day, l.patients - coalesce(e.patients, 0) AS censored
+    FROM categories AS c
+    CROSS JOIN last_infusion_days AS l
+    LEFT JOIN left_by_event AS e ON e.category = c.category AND e.day = l.day
+),
+per_day AS (
     SELECT
         category,
         day,
-        count(*) FILTER (WHERE is_event) AS events,
-        count(*) FILTER (WHERE NOT is_event) AS censored,
-        count(*) AS leaving
-    FROM core.irae_followup
-    GROUP BY category, day
+        coalesce(e.events, 0) AS events,
+        coalesce(c.censored, 0) AS censored,
+        coalesce(e.events, 0) + coalesce(c.censored, 0) AS leaving
+    FROM event_days AS e
+    FULL JOIN censor_days AS c USING (category, day)
+    WHERE coalesce(e.events, 0) + coalesce(c.censored, 0) > 0
 ),
 risk AS (
     SELECT
