@@ -87,6 +87,33 @@ INCREMENTAL: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 
+@dataclass(frozen=True)
+class ByDifference:
+    """How an incremental build updates an aggregate core model of counts.
+
+    `reads` maps each relation the model reads to a scope of warehouse/incremental.sql
+    whose keys partition it: every row of the relation that the new batches can change
+    belongs to a key of the scope.  The relations must be tables of INCREMENTAL (the
+    previous build's until the core stage changes them).  The model groups by `keys`;
+    every other column is a count that adds up over the scope's keys (a count of
+    distinct patients too, when the keys are patients); `rows` is its count(*)."""
+    reads: dict[str, str]
+    keys: tuple[str, ...]
+    rows: str
+
+
+# The aggregate core models an incremental build updates by difference: the previous
+# table, less the counts of the scope's rows before the core stage changes them, plus
+# their counts after it (BY_DIFFERENCE).  A group whose rows fall to 0 is dropped.
+BY_DIFFERENCE: dict[str, ByDifference] = {
+    "core.reaction_counts": ByDifference({"core.infusion_outcomes": "scope_rechallenge"},
+                                         ("dimension", "cycle", "tumor_type", "regimen_class", "site_id"),
+                                         "infusions"),
+    "core.treated_patients_by_month": ByDifference({"core.infusion_outcomes": "scope_rechallenge"},
+                                                   ("month",), "infusions"),
+}
+
+
 @dataclass
 class BuildSummary:
     path: Path
@@ -449,30 +476,85 @@ def plan_build(target: Path, tmp: Path, landed: "_Landed", as_of: datetime | Non
     return None, None, why
 
 
-def _scoped(con: duckdb.DuckDBPyConnection, m: Model) -> None:
-    """Recompute model m (a TABLE of INCREMENTAL) for the keys of its scope only: delete
-    its rows of those keys, then insert what its own SELECT gives when the relations it
-    reads through the scope are restricted to the scope's keys."""
-    scope, reads = INCREMENTAL[f"{m.stage}.{m.name}"]
+def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
+    return [d[0] for d in con.execute(f"SELECT * FROM {relation} LIMIT 0").description]
+
+
+def _restricted(con: duckdb.DuckDBPyConnection, m: Model, reads: dict[str, str]) -> str | None:
+    """Model m's SELECT with each relation of `reads` restricted to the keys of its scope
+    (a temporary view per relation), or None when m is not a TABLE reading all of them
+    (it no longer reads what INCREMENTAL or BY_DIFFERENCE says: it must run whole)."""
     code = _strip_comments(m.sql)
     head = _CREATE.search(code)
     body = code[head.end():].strip().rstrip(";")
     patterns = {relation: re.compile(rf"\b{re.escape(relation)}\b", re.I) for relation in reads}
     if head.group(1).upper() != "TABLE" or not all(p.search(body) for p in patterns.values()):
-        # the model no longer reads what INCREMENTAL says: run it whole (always right)
+        return None
+    for relation, scope in reads.items():
+        view = f"scoped_{relation.replace('.', '_')}"
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT x.* FROM {relation} AS x "
+                    f"SEMI JOIN {scope} USING ({', '.join(_columns(con, scope))})")
+        body = patterns[relation].sub(view, body)
+    return body
+
+
+def _scoped(con: duckdb.DuckDBPyConnection, m: Model) -> None:
+    """Recompute model m (a TABLE of INCREMENTAL) for the keys of its scope only: delete
+    its rows of those keys, then insert what its own SELECT gives when the relations it
+    reads through the scope are restricted to the scope's keys."""
+    scope, reads = INCREMENTAL[f"{m.stage}.{m.name}"]
+    body = _restricted(con, m, reads)
+    if body is None:
         con.execute(m.sql)
         return
-    for relation, rel_scope in reads.items():
-        pattern = patterns[relation]
-        cols = ", ".join(d[0] for d in con.execute(f"SELECT * FROM {rel_scope} LIMIT 0").description)
-        view = f"scoped_{relation.replace('.', '_')}"
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS "
-                    f"SELECT x.* FROM {relation} AS x SEMI JOIN {rel_scope} USING ({cols})")
-        body = pattern.sub(view, body)
-    keys = [d[0] for d in con.execute(f"SELECT * FROM {scope} LIMIT 0").description]
+    keys = _columns(con, scope)
     match = " AND ".join(f"t.{k} = s.{k}" for k in keys)
     con.execute(f"DELETE FROM {m.stage}.{m.name} AS t USING {scope} AS s WHERE {match}")
     con.execute(f"INSERT INTO {m.stage}.{m.name} BY NAME SELECT * FROM ({body})")
+
+
+def _counts_before(con: duckdb.DuckDBPyConnection, models: list[Model]) -> None:
+    """For each model of BY_DIFFERENCE, the temp table before_<model>: its counts over the
+    scope's rows of the previous build (run before the core stage changes any table)."""
+    for m in models:
+        rule = BY_DIFFERENCE.get(f"{m.stage}.{m.name}")
+        if rule is None:
+            continue
+        assert set(rule.reads) <= set(INCREMENTAL), f"{m.name}: reads a relation not kept by INCREMENTAL"
+        body = _restricted(con, m, rule.reads)
+        if body is not None:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE before_{m.stage}_{m.name} AS {body}")
+
+
+def _by_difference(con: duckdb.DuckDBPyConnection, m: Model) -> None:
+    """Model m (of BY_DIFFERENCE) = its previous table - its counts over the scope before
+    (before_<model>) + its counts over the scope now, per group; groups left with no row
+    dropped.  Without before_<model> (m no longer reads what BY_DIFFERENCE says) it runs
+    whole."""
+    rule = BY_DIFFERENCE[f"{m.stage}.{m.name}"]
+    table, before = f"{m.stage}.{m.name}", f"before_{m.stage}_{m.name}"
+    body = _restricted(con, m, rule.reads)
+    if body is None or not con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary "
+                                       "AND table_name = ?", [before]).fetchone()[0]:
+        con.execute(m.sql)
+        return
+    types = dict(con.execute("SELECT column_name, data_type FROM duckdb_columns() "
+                             "WHERE schema_name = ? AND table_name = ?", [m.stage, m.name]).fetchall())
+    keys = ", ".join(rule.keys)
+    counts = [c for c in types if c not in rule.keys]
+    columns = ", ".join(c if c in rule.keys else f"sum({c})::{types[c]} AS {c}" for c in types)
+    con.execute(f"""
+        CREATE OR REPLACE TABLE {table} AS
+        SELECT {columns}
+        FROM (
+            SELECT {keys}, {", ".join(counts)} FROM {table}
+            UNION ALL
+            SELECT {keys}, {", ".join(counts)} FROM ({body})
+            UNION ALL
+            SELECT {keys}, {", ".join(f"-{c}" for c in counts)} FROM {before}
+        )
+        GROUP BY {keys}
+        HAVING sum({rule.rows}) <> 0""")
 
 
 def _slowest(model_seconds: dict[str, float], stage: str, shown: int = 5) -> str:
@@ -562,11 +644,17 @@ def _build_into(con: duckdb.DuckDBPyConnection, landed: _Landed,
     for stage in STAGES:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {stage}")
         models = model_order(read_models(stage))
+        if new_batches is not None and stage == "core":
+            began = time.monotonic()
+            _counts_before(con, models)
+            summary.model_seconds["core.(counts before)"] = time.monotonic() - began
         for m in models:
             began = time.monotonic()
             try:
                 if new_batches is not None and f"{stage}.{m.name}" in INCREMENTAL:
                     _scoped(con, m)
+                elif new_batches is not None and f"{stage}.{m.name}" in BY_DIFFERENCE:
+                    _by_difference(con, m)
                 else:
                     con.execute(m.sql)
             except duckdb.Error as e:

@@ -19,13 +19,13 @@ cannot pass by falling back to a full replay.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -213,6 +213,28 @@ def test_equality_check_sees_a_difference(tmp_path):
     con.execute("UPDATE core.infusion_status SET cycle = 2")
     con.close()
     assert any("core.infusion_status" in d for d in differences(a, b))
+
+
+def test_counts_by_difference_are_updated_not_recomputed(tmp_path, monkeypatch):
+    """The aggregates of build.BY_DIFFERENCE are updated by difference, not recomputed: given
+    a scope too narrow for them (only patients with a new patient version: none here), a
+    new infusion of a known patient is missed, and the comparison with a full replay
+    finds both tables wrong.  (With the real scope, every test above finds them equal.)"""
+    home = Home(tmp_path / "home")
+    write_batch(home, "b1", ingested_at="2025-06-01T00:00:00Z", patients=[patient("P1")],
+                infusions=[infusion("I1", "P1", cycle=1, started_at="2025-01-05T09:00:00+08:00")])
+    assert build(home, **QUIET).mode == "full"
+    write_batch(home, "b2", ingested_at="2025-06-02T00:00:00Z",
+                infusions=[infusion("I2", "P1", cycle=2, started_at="2025-02-05T09:00:00+08:00")])
+    narrow = {name: dataclasses.replace(rule, reads={r: "scope_patient" for r in rule.reads})
+              for name, rule in build_module.BY_DIFFERENCE.items()}
+    monkeypatch.setattr(build_module, "BY_DIFFERENCE", narrow)
+    summary = build(home, **QUIET)
+    assert summary.mode == "incremental"
+    full = build(home, incremental=False, out=tmp_path / "full.duckdb", **QUIET)
+    problems = differences(summary.path, full.path)
+    for table in ("core.reaction_counts", "core.treated_patients_by_month"):
+        assert any(p.startswith(table + ":") for p in problems), (table, problems)
 
 
 # ---------------------------------------------------------------------------- random sequences

@@ -8,8 +8,9 @@
 -- the batches this build adds.
 --
 -- Each scope_<x> holds the keys whose rows of the per-record core models are deleted
--- and computed again from all their events (build.py, INCREMENTAL); everything else of
--- core (the aggregates) and every mart is recomputed whole.  A scope may be larger than
+-- and computed again from all their events (build.py, INCREMENTAL), or whose counts are
+-- taken out and put back (build.py, BY_DIFFERENCE); everything else of
+-- core (the other aggregates) and every mart is recomputed whole.  A scope may be larger than
 -- needed (recomputing an unchanged record gives the same row), never smaller:
 --
 --   patients     a new version, or a new retraction, of the patient
@@ -23,7 +24,9 @@
 --                any version of a reaction in scope hangs off (a correction may move a
 --                reaction from one infusion to another: both change)
 --   rechallenge  core.patient_rechallenge: every patient that any version of an infusion
---                in the outcomes scope belongs to (an infusion may move too)
+--                in the outcomes scope belongs to (an infusion may move too).  Every row
+--                of core.infusion_outcomes that can change belongs to one of them, so it
+--                is also the scope of the counts updated by difference (BY_DIFFERENCE)
 --   cohort       core.irae_cohort (a patient's first dose and current infusions): the
 --                patients in scope and those of rechallenge
 

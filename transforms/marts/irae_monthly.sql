@@ -3,16 +3,10 @@
 --   events            current irAEs;  grade3plus_events: of which grade >= 3
 --   patients          distinct patients with such an irAE
 --   treated_patients  distinct current patients with a current infusion whose
---                     started_local_date falls in that month (same for every category)
+--                     started_local_date falls in that month (same for every category;
+--                     core.treated_patients_by_month)
 CREATE OR REPLACE TABLE marts.irae_monthly AS
-WITH treated AS (
-    SELECT
-        date_trunc('month', started_local_date)::DATE AS month,
-        count(DISTINCT (site_id, patient_key)) AS treated_patients
-    FROM core.current_infusions
-    GROUP BY 1
-),
-events AS (
+WITH events AS (
     SELECT
         onset_month AS month,
         category,
@@ -30,5 +24,5 @@ SELECT
     e.patients,
     coalesce(t.treated_patients, 0) AS treated_patients
 FROM events AS e
-LEFT JOIN treated AS t USING (month)
+LEFT JOIN core.treated_patients_by_month AS t USING (month)
 ORDER BY e.month, e.category;
