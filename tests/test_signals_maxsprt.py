@@ -249,3 +249,29 @@ def test_surveillance_ends_after_max_infusions(tmp_path):
     assert [r["infusion_index"] for r in a] == list(range(1, 111))
     assert one(path, "SELECT observed, surveillance_ended FROM marts.signals WHERE stratum = 'SITE-A'") == {
         "observed": 110, "surveillance_ended": False}
+
+
+def test_infusions_tied_at_the_end_of_surveillance_are_ranked_by_the_tie_break(tmp_path):
+    """When the last monitored infusion shares its start with later ones, the order's
+    tie-break (site_id, then infusion_ref) decides which of them are monitored."""
+    home = Home(tmp_path / "home")
+    write_batch(home, "b1", site_id="SITE-B",
+                patients=[patient(f"B{i}", first_dose_date="2025-01-01") for i in range(20)],
+                infusions=[infusion(f"BI{i:03d}", f"B{i}", started_at=f"2025-01-{1 + i:02d}T09:00:00+08:00")
+                           for i in range(20)])
+    # SITE-A: AI000-AI095 one an hour from 1 February; AI096-AI109 (14) all at the same
+    # instant on 10 February; every one with a reaction.
+    starts = [f"2025-02-{1 + i // 24:02d}T{i % 24:02d}:00:00+08:00" for i in range(96)]
+    starts += ["2025-02-10T09:00:00+08:00"] * 14
+    write_batch(home, "a1", site_id="SITE-A",
+                patients=[patient(f"A{i}", first_dose_date="2025-01-01") for i in range(110)],
+                infusions=[infusion(f"AI{i:03d}", f"A{i}", started_at=starts[i]) for i in range(110)],
+                reactions=[reaction(f"AR{i:03d}", f"AI{i:03d}") for i in range(110)])
+    path = build_home(home)
+    # As above, N = 118: SITE-B's 20, then SITE-A's AI000-AI095 (positions 21-116), then
+    # of the 14 tied (positions 117-130 by infusion_ref) AI096 and AI097 only.
+    assert one(path, "SELECT max_infusions FROM core.signal_design") == {"max_infusions": 118}
+    got = rows(path, "SELECT infusion_index, observed, infusion_ref FROM core.signal_paths "
+                     "WHERE stratum_type = 'tumor_type' ORDER BY infusion_index")
+    assert [(r["infusion_index"], r["observed"], r["infusion_ref"]) for r in got] == [
+        (21 + k, 1 + k, f"AI{k:03d}") for k in range(98)]

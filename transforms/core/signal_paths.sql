@@ -6,7 +6,8 @@
 -- Monitored: the stratum's first max_infusions infusions (the upper limit on the length of
 -- surveillance; all of them when max_infusions is NULL, i.e. no reaction at all).  The
 -- later ones are never part of the test (marts.signals: surveillance_ended), so they have
--- no row here.
+-- no row here.  Only the infusions started by the
+-- stratum's horizon (the start of its last monitored infusion) are read in order.
 --   infusion_index  n: the infusion's position in its stratum (1, 2, ...), over all its
 --                   infusions, with or without a reaction
 --   observed        c: infusions with a reaction among the first n (this one included)
@@ -21,7 +22,8 @@
 -- LLR and the first crossing are always at an infusion with a reaction.  The infusions
 -- without one still count in n.
 CREATE OR REPLACE TABLE core.signal_paths AS
-WITH strata AS (
+WITH strata AS NOT MATERIALIZED (
+    -- read twice below: computed where it is read, not stored (8 million rows x 3)
     SELECT 'regimen_class' AS stratum_type, coalesce(regimen_class, '(not recorded)') AS stratum,
            started_at, site_id, infusion_ref, has_reaction
     FROM core.infusion_outcomes
@@ -33,36 +35,35 @@ WITH strata AS (
     SELECT 'site_id', site_id, started_at, site_id, infusion_ref, has_reaction
     FROM core.infusion_outcomes
 ),
-surveillance AS (
-    -- each stratum's monitored infusions: its first max_infusions in order, kept by a
-    -- bounded top-N per stratum (no sort of every infusion)
+length AS (
+    SELECT greatest(coalesce(max_infusions, infusions), 1) AS monitored FROM core.signal_design
+),
+horizons AS (
+    -- the started_at of each stratum's last monitored infusion: the largest of its first
+    -- `monitored` start times (a bounded top-N of timestamps, no sort of every infusion)
     SELECT
         stratum_type,
         stratum,
-        min_by({'started_at': started_at, 'site_id': site_id, 'infusion_ref': infusion_ref,
-                'has_reaction': has_reaction},
-               (started_at, site_id, infusion_ref),
-               (SELECT greatest(coalesce(max_infusions, infusions), 1) FROM core.signal_design))
-            AS monitored
+        list_max(min_by(started_at, started_at, (SELECT monitored FROM length))) AS horizon
     FROM strata
     GROUP BY stratum_type, stratum
 ),
-monitored AS (
-    SELECT stratum_type, stratum, unnest(monitored, recursive := true)
-    FROM surveillance
-),
 counted AS (
+    -- each stratum's infusions started by its horizon, numbered in order (those started at
+    -- the horizon itself by the tie-break): the first `monitored` of them are monitored
     SELECT
-        stratum_type,
-        stratum,
-        site_id,
-        infusion_ref,
-        started_at,
-        has_reaction,
+        s.stratum_type,
+        s.stratum,
+        s.site_id,
+        s.infusion_ref,
+        s.started_at,
+        s.has_reaction,
         row_number() OVER w AS infusion_index,
-        count(*) FILTER (WHERE has_reaction) OVER w AS observed
-    FROM monitored
-    WINDOW w AS (PARTITION BY stratum_type, stratum ORDER BY started_at, site_id, infusion_ref
+        count(*) FILTER (WHERE s.has_reaction) OVER w AS observed
+    FROM strata AS s
+    JOIN horizons AS h
+        ON h.stratum_type = s.stratum_type AND h.stratum = s.stratum AND s.started_at <= h.horizon
+    WINDOW w AS (PARTITION BY s.stratum_type, s.stratum ORDER BY s.started_at, s.site_id, s.infusion_ref
                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 ),
 scored AS (
@@ -88,7 +89,7 @@ scored AS (
         d.min_events
     FROM counted AS c
     CROSS JOIN core.signal_design AS d
-    WHERE c.has_reaction
+    WHERE c.has_reaction AND c.infusion_index <= (SELECT monitored FROM length)
 )
 SELECT
     stratum_type,
