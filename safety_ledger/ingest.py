@@ -17,7 +17,6 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
-from collections import ChainMap
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -281,9 +280,24 @@ def judge(home: Home, parts: list[Part], run_name: str) -> None:
             part.broken[int(part.parsed.frame.index[position - starts[i]])] = violations
 
 
-def sort_rows(part: Part, lineage: dict, seen: dict[tuple, str],
+class Versions(dict):
+    """The versions a submission adds to one table of its site, (key..., recorded_at in
+    microseconds) -> content hash, over `accepted`: the site's versions accepted before,
+    left as they are until the submission is committed (History.keep)."""
+
+    def __init__(self, accepted: dict[tuple, str]):
+        super().__init__()
+        self.accepted = accepted
+
+    def keep(self) -> None:
+        self.accepted.update(self)
+        self.clear()
+
+
+def sort_rows(part: Part, lineage: dict, seen: Versions,
               quarantine: Quarantine) -> tuple[pa.Table, FileCounts]:
-    """Sort each row of a judged part into event, duplicate or quarantine."""
+    """Sort each row of a judged part into event, duplicate or quarantine; a new version
+    is added to `seen`."""
     spec, chunk, parsed, broken = part.spec, part.chunk, part.parsed, part.broken
     counts = FileCounts(rows=chunk.size)
     table = event_schema.TABLE_OF_FILE[spec.file]
@@ -300,18 +314,19 @@ def sort_rows(part: Part, lineage: dict, seen: dict[tuple, str],
     micros = ((recorded - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "us")).tolist()
     keys = list(zip(*(columns[k].to_pylist() for k in key_columns(spec)), micros))
     keep = []
+    added, accepted = seen.get, seen.accepted.get   # plain dict lookups: once per row
     for i, (version, digest) in enumerate(zip(keys, digests.to_pylist())):
-        if version in seen:
-            if seen[version] == digest:
-                counts.duplicates += 1
-            else:
-                number = int(chunk.numbers[valid[i]])
-                quarantine.add(spec.file, number, chunk.cells(int(valid[i])), [f"{table}.key.conflict"],
-                               "same key and recorded_at as a version already accepted, with different "
-                               "content: send a correction with a later recorded_at")
-            continue
-        seen[version] = digest
-        keep.append(i)
+        earlier = added(version) or accepted(version)
+        if earlier is None:
+            seen[version] = digest
+            keep.append(i)
+        elif earlier == digest:
+            counts.duplicates += 1
+        else:
+            number = int(chunk.numbers[valid[i]])
+            quarantine.add(spec.file, number, chunk.cells(int(valid[i])), [f"{table}.key.conflict"],
+                           "same key and recorded_at as a version already accepted, with different "
+                           "content: send a correction with a later recorded_at")
     take = pa.array(keep, type=pa.int64())
     n = len(keep)
     positions = pa.array(valid, type=pa.int64()).take(take)
@@ -319,11 +334,11 @@ def sort_rows(part: Part, lineage: dict, seen: dict[tuple, str],
     events = {name: arr.take(take) for name, arr in columns.items()}
     events.update(
         event_id=pc.binary_join_element_wise(f"{lineage['batch_id']}:{spec.file}:", rows.cast(pa.string()), ""),
-        source_file=pa.array([spec.file] * n, type=pa.string()),
+        source_file=pa.repeat(pa.scalar(spec.file, pa.string()), n),
         source_row=rows,
         content_hash=digests.take(take),
         recorded_at_text=chunk.columns["recorded_at"].take(positions),
-        **{k: pa.array([v] * n, type=event_schema.schema(table).field(k).type) for k, v in lineage.items()})
+        **{k: pa.repeat(pa.scalar(v, event_schema.schema(table).field(k).type), n) for k, v in lineage.items()})
     counts.events = n
     counts.quarantined = counts.rows - counts.events - counts.duplicates
     schema = event_schema.schema(table)
@@ -431,15 +446,15 @@ class History:
                 self.home, table, site_id, key_columns(spec), ledger_rows=self.ledger)
         return self._versions[table]
 
-    def pending(self, site_id: str) -> dict[str, ChainMap]:
+    def pending(self, site_id: str) -> dict[str, Versions]:
         """A submission's view of its site's history: what it adds stays in its own layer
         until `keep` (committed) or is dropped with it (rejected)."""
-        return {spec.file: ChainMap({}, self.of(spec, site_id)) for spec in contract.FILES.values()}
+        return {spec.file: Versions(self.of(spec, site_id)) for spec in contract.FILES.values()}
 
     @staticmethod
-    def keep(pending: dict[str, ChainMap]) -> None:
-        for layered in pending.values():
-            layered.maps[1].update(layered.maps[0])
+    def keep(pending: dict[str, Versions]) -> None:
+        for versions in pending.values():
+            versions.keep()
 
 
 def finish_submission(home: Home, opened: Opened, pseudo: Pseudonymizer, ledger: list[dict],
@@ -484,15 +499,15 @@ def finish_submission(home: Home, opened: Opened, pseudo: Pseudonymizer, ledger:
 def ingest_csv(home: Home, spec: contract.FileSpec, path: Path, run_name: str, lineage: dict,
                quarantine: Quarantine, writer: event_store.BatchWriter, pseudo: Pseudonymizer | None,
                progress: Progress, read: list[Part] | HeaderError | None = None,
-               seen: dict[tuple, str] | None = None) -> FileCounts:
+               seen: Versions | None = None) -> FileCounts:
     """One CSV into the batch: its parts already read and judged (`read`), or streamed
     from the file and judged chunk by chunk. `seen`: the versions accepted before (read
     from the store when not given), to which this file's new versions are added."""
     table = event_schema.TABLE_OF_FILE[spec.file]
     site_id = lineage.get("site_id")
     if seen is None:
-        seen = event_store.versions(home, table, site_id, key_columns(spec),
-                                    ledger="submissions" if site_id is not None else "literature")
+        seen = Versions(event_store.versions(home, table, site_id, key_columns(spec),
+                                             ledger="submissions" if site_id is not None else "literature"))
     counts = FileCounts()
     where = f"{run_name.replace('__', '/')} {spec.file}"
     try:
