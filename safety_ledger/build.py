@@ -17,8 +17,9 @@ code (same fingerprint of this file, the SQL and DuckDB) from batches that are a
 among the batches this build must show, the new file starts as a copy of it;
 `warehouse/sources.sql` adds the ledger rows committed since, the `raw.*` views are made
 again, `warehouse/incremental.sql` finds the records they can change, the per-record core
-models (`INCREMENTAL`) are recomputed for those records only, and every other model runs
-whole, as in a full replay.  Anything else (no previous file, another fingerprint, an
+models (`INCREMENTAL`) are recomputed for those records only, the aggregates of counts
+(`BY_DIFFERENCE`) take out and put back the counts of those records' patients, and every
+other model runs whole, as in a full replay.  Anything else (no previous file, another fingerprint, an
 as_of that leaves out a batch it holds, a WAL beside it) is a full replay.
 
 `warehouse/README.md` documents the semantics for analysts.
@@ -70,8 +71,8 @@ MAX_INCREMENTAL_IN_A_ROW = 50
 # scope: model -> (the scope table, from warehouse/incremental.sql, whose columns key the
 # model's rows; {relation the model reads: the scope it is read through}).  The model's
 # own SQL runs unchanged but for those relations, which it reads restricted to the
-# scope; its rows of those keys are deleted first.  Every model not named here (the
-# aggregates, the views, every mart) runs whole in both builds.
+# scope; its rows of those keys are deleted first.  Every model not named here or in
+# BY_DIFFERENCE (the other aggregates, the views, every mart) runs whole in both builds.
 INCREMENTAL: dict[str, tuple[str, dict[str, str]]] = {
     "core.corrected_versions": ("scope_record", {"staging.stg_patients": "scope_patient",
                                                  "staging.stg_infusions": "scope_infusion",
@@ -538,8 +539,8 @@ def _by_difference(con: duckdb.DuckDBPyConnection, m: Model) -> None:
                                        "AND table_name = ?", [before]).fetchone()[0]:
         con.execute(m.sql)
         return
-    types = dict(con.execute("SELECT column_name, data_type FROM duckdb_columns() "
-                             "WHERE schema_name = ? AND table_name = ?", [m.stage, m.name]).fetchall())
+    types = dict(con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = ? "
+                             "AND table_name = ? ORDER BY column_index", [m.stage, m.name]).fetchall())
     keys = ", ".join(rule.keys)
     counts = [c for c in types if c not in rule.keys]
     columns = ", ".join(c if c in rule.keys else f"sum({c})::{types[c]} AS {c}" for c in types)
@@ -646,7 +647,10 @@ def _build_into(con: duckdb.DuckDBPyConnection, landed: _Landed,
         models = model_order(read_models(stage))
         if new_batches is not None and stage == "core":
             began = time.monotonic()
-            _counts_before(con, models)
+            try:
+                _counts_before(con, models)
+            except duckdb.Error as e:
+                raise RuntimeError(f"counts before the core stage (BY_DIFFERENCE): {e}") from e
             summary.model_seconds["core.(counts before)"] = time.monotonic() - began
         for m in models:
             began = time.monotonic()

@@ -316,7 +316,9 @@ def sort_rows(part: Part, lineage: dict, seen: Versions,
     keep = []
     added, accepted = seen.get, seen.accepted.get   # plain dict lookups: once per row
     for i, (version, digest) in enumerate(zip(keys, digests.to_pylist())):
-        earlier = added(version) or accepted(version)
+        earlier = added(version)
+        if earlier is None:
+            earlier = accepted(version)
         if earlier is None:
             seen[version] = digest
             keep.append(i)

@@ -3,6 +3,8 @@
 -- (stratum, monitored current infusion with a reaction).
 -- Strata: stratum_type 'regimen_class', 'tumor_type' or 'site_id', stratum = its value.
 -- Within a stratum infusions are taken in order of started_at (ties: site_id, infusion_ref).
+-- started_at is never NULL (the GX rule infusions.started_at.required), which the horizon
+-- below relies on.
 -- Monitored: the stratum's first max_infusions infusions (the upper limit on the length of
 -- surveillance; all of them when max_infusions is NULL, i.e. no reaction at all).  The
 -- later ones are never part of the test (marts.signals: surveillance_ended), so they have
