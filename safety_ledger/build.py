@@ -141,7 +141,7 @@ def _schema_of(table: str) -> pa.Schema:
 def _parquet_stems(folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
         return {}
-    return {p.name[: -len(".parquet")]: p for p in sorted(folder.glob("*.parquet"))
+    return {p.stem: p for p in sorted(folder.glob("*.parquet"))
             if p.is_file() and not p.name.startswith(".")}
 
 
@@ -154,7 +154,7 @@ class _Landed:
 def land(home: Home) -> _Landed:
     """Find every events file of a committed batch (one whose ledger file exists).
 
-    The as_of cut is not made here but in warehouse/sources.sql, from the ledger rows.
+    The as_of cut is not made here but on the ledger rows (`_expose_ledgers`).
     """
     events = home.events
     ledger = _parquet_stems(events / "submissions")
@@ -198,9 +198,14 @@ def _expose(con: duckdb.DuckDBPyConnection, view: str, table: str, files: list[P
 
 
 def _expose_ledgers(con: duckdb.DuckDBPyConnection, landed: _Landed) -> None:
-    """landed_submissions, landed_literature_drops: every committed ledger row."""
+    """landed_<ledger>: every committed ledger row; shown_<ledger>: those this build shows,
+    ingested at or before the variable as_of (all of them when it is NULL).  The one
+    place the as_of cut is made: sources.sql copies shown_*, plan_build compares with it."""
     for name in LEDGERS:
         _expose(con, f"landed_{name}", name, landed.files[name])
+        con.execute(f"""CREATE OR REPLACE TEMP VIEW shown_{name} AS
+                        SELECT * FROM landed_{name}
+                        WHERE getvariable('as_of') IS NULL OR ingested_at <= getvariable('as_of')""")
 
 
 def _expose_events(con: duckdb.DuckDBPyConnection, landed: _Landed) -> None:
@@ -211,7 +216,7 @@ def _expose_events(con: duckdb.DuckDBPyConnection, landed: _Landed) -> None:
     for name, files in landed.files.items():
         if name not in LEDGERS:
             _expose(con, f"raw.{name}", name,
-                    [p for p in files if p.name[: -len(".parquet")] in counted])
+                    [p for p in files if p.stem in counted])
 
 
 # ---------------------------------------------------------------------------- models
@@ -450,13 +455,10 @@ def plan_build(target: Path, tmp: Path, landed: "_Landed", as_of: datetime | Non
         elif state[1] >= MAX_INCREMENTAL_IN_A_ROW:
             why = f"{state[1]} incremental builds in a row: the file is rewritten whole"
         else:
-            _expose_ledgers(con, landed)
             con.execute("SET VARIABLE as_of = ?::TIMESTAMPTZ", [as_of])
+            _expose_ledgers(con, landed)
             ledger = """SELECT '{n}' AS ledger, batch_id, ingested_at, status FROM {src}"""
-            wanted = " UNION ALL ".join(
-                ledger.format(n=n, src=f"landed_{n} WHERE getvariable('as_of') IS NULL "
-                                       "OR ingested_at <= getvariable('as_of')")
-                for n in LEDGERS)
+            wanted = " UNION ALL ".join(ledger.format(n=n, src=f"shown_{n}") for n in LEDGERS)
             held = " UNION ALL ".join(ledger.format(n=n, src=f"raw.{n}") for n in LEDGERS)
             gone = con.execute(f"SELECT count(*) FROM (FROM ({held}) EXCEPT ALL FROM ({wanted}))").fetchone()[0]
             if gone:
