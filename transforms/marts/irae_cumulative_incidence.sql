@@ -28,10 +28,7 @@
 --                     NULL when greenwood_se is NULL
 -- Ordered windows (ORDER BY day): the same events give the same bits.
 CREATE OR REPLACE TABLE marts.irae_cumulative_incidence AS
-WITH categories AS (
-    SELECT DISTINCT category FROM core.current_iraes
-),
-event_days AS (
+WITH event_days AS (
     SELECT category, onset_day AS day, count(*) AS events
     FROM core.irae_first_onsets
     WHERE is_event
@@ -50,7 +47,7 @@ left_by_event AS (
 ),
 censor_days AS (
     SELECT c.category, l.day, l.patients - coalesce(e.patients, 0) AS censored
-    FROM categories AS c
+    FROM core.irae_categories AS c
     CROSS JOIN last_infusion_days AS l
     LEFT JOIN left_by_event AS e ON e.category = c.category AND e.day = l.day
 ),

@@ -35,9 +35,6 @@ untreated AS (
     ANTI JOIN core.irae_cohort AS k USING (site_id, patient_key)
     GROUP BY e.category
 ),
-categories AS (
-    SELECT DISTINCT category FROM core.current_iraes
-),
 curve_end AS (
     SELECT category, day AS max_day, cumulative_incidence, ci_low, ci_high, greenwood_se
     FROM marts.irae_cumulative_incidence
@@ -56,7 +53,7 @@ SELECT
     e.ci_high,
     e.greenwood_se,
     f.median_onset_day
-FROM categories AS c
+FROM core.irae_categories AS c
 CROSS JOIN cohort AS k
 LEFT JOIN f USING (category)
 LEFT JOIN untreated AS u USING (category)
