@@ -169,6 +169,21 @@ def test_duplicate_is_counted_and_dropped(home):
     assert len(events(home, "infusions")) == 1
 
 
+def test_versions_repeated_within_one_file_are_checked_against_its_first_row(home):
+    """The same infusion three times in one file, all with one recorded_at: the first row
+    is the version; the second, identical (250 written 250.0), is a duplicate; the third,
+    with another dose, a conflict."""
+    submit(home, "s1", {"patients.csv": [PATIENT],
+                        "infusions.csv": [INFUSION, dict(INFUSION, dose_mg="250.0"), dict(INFUSION, dose_mg=200)]})
+    s1 = only(ingest_landing(home, **QUIET))
+    assert s1.files["infusions.csv"].rows == 3
+    assert (s1.files["infusions.csv"].events, s1.files["infusions.csv"].duplicates,
+            s1.files["infusions.csv"].quarantined) == (1, 1, 1)
+    assert [v["dose_mg"] for v in events(home, "infusions")] == [250.0]
+    q = duckdb.connect().execute(f"SELECT source_row, rules FROM read_parquet('{home.quarantine}/*.parquet')").fetchall()
+    assert q == [(3, ["infusions.key.conflict"])]
+
+
 def test_correction_is_a_new_version(home):
     submit(home, "s1", {"patients.csv": [PATIENT], "infusions.csv": [INFUSION]})
     submit(home, "s2", {"infusions.csv": [dict(INFUSION, dose_mg=200, recorded_at=LATER)]})

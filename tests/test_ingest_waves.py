@@ -150,6 +150,39 @@ def test_rejected_and_header_broken_submissions_in_a_wave_leave_the_others(tmp_p
     assert "infusions.csv" in {f for f, _ in runs}
 
 
+def test_a_submission_rejected_part_way_leaves_no_versions_behind(tmp_path, landing, monkeypatch):
+    """A streamed submission is rejected at its second file (infusions.csv turns out not
+    to be UTF-8 when read, after its manifest was checked: changed on disk) once its
+    patients were checked against the site's history; the same files sent again under a
+    new submission_id in the same run land as if first seen: every valid row an event,
+    none a duplicate of the rejected submission's rows."""
+    landing_dir, s = landing
+    copy = tmp_path / "landing"
+    original = landing_dir / "SITE-002" / "2024-09-28-001"
+    resent = copy / "SITE-002" / "2024-09-28-002"
+    shutil.copytree(original, copy / "SITE-002" / original.name)
+    shutil.copytree(original, resent)
+    doc = json.loads((resent / "manifest.json").read_text())
+    (resent / "manifest.json").write_text(json.dumps(dict(doc, submission_id=resent.name)))
+    real_reader = csv_reader.read_chunks
+
+    def unreadable_later(path, columns):
+        if path.parent.name == original.name and path.name == "infusions.csv":
+            raise csv_reader.FileRejected("file.encoding", f"{path.name} is not valid UTF-8 (byte 9)")
+        return real_reader(path, columns)
+
+    monkeypatch.setattr(ingest, "read_chunks", unreadable_later)
+    home, reports, _runs = _ingest(tmp_path / "home", copy, monkeypatch, wave_bytes=1)
+    first, again = reports
+    assert (first.status, first.rule) == ("rejected", "file.encoding")
+    sent = next(x for x in s.submissions if (x.site_id, x.submission_id) == ("SITE-002", original.name))
+    invalid = [x for x in s.invalid_rows if (x.site_id, x.submission_id) == ("SITE-002", original.name)]
+    assert sent.duplicates == 0   # its site's first submission
+    assert again.status == "accepted"
+    assert (again.rows, again.duplicates, again.quarantined) == (sum(sent.rows.values()), 0, len(invalid))
+    assert again.events == sum(sent.rows.values()) - len(invalid)
+
+
 def test_worker_processes_commit_what_one_process_commits(tmp_path, landing, monkeypatch):
     """The two sites shared between two worker processes (started although the landing is
     far below the size that starts them) give the same reports in landing order, the same
