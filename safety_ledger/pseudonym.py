@@ -2,7 +2,8 @@
 
 The key comes from $SAFETY_LEDGER_SECRET, else from `<home>/secret.key`, created once
 with mode 0600. The same key gives the same pseudonym across submissions and runs.
-Pseudonyms are namespaced by site, since a patient_ref is only unique within a site.
+Pseudonyms are namespaced by site, since a patient_ref is only unique within a site:
+a pseudonym is "P-" and the first 24 hex digits of HMAC-SHA256(key, site_id US patient_ref).
 """
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ class Pseudonymizer:
     CACHE_SIZE = 2**17
 
     def __init__(self, key: bytes):
-        self._key = key
+        # the HMAC with its key set up once: each pseudonym starts from a copy of it
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
         self._made: dict[tuple[str, str], str] = {}
 
     def __call__(self, site_id: str, patient_ref: str | None) -> str | None:
@@ -46,7 +48,8 @@ class Pseudonymizer:
             return None
         made = self._made.get((site_id, patient_ref))
         if made is None:
-            mac = hmac.new(self._key, f"{site_id}\x1f{patient_ref}".encode("utf-8"), hashlib.sha256)
+            mac = self._keyed.copy()
+            mac.update(f"{site_id}\x1f{patient_ref}".encode("utf-8"))
             made = "P-" + mac.hexdigest()[:24]
             if len(self._made) >= self.CACHE_SIZE:
                 self._made.clear()

@@ -2,6 +2,8 @@
 (duplicate, correction, conflict), re-ingestion, and personal data."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import stat
@@ -241,6 +243,10 @@ def test_key_file_is_private_and_pseudonyms_are_stable(home, tmp_path, monkeypat
     ingest_landing(other, **QUIET)
     assert events(other, "patients")[0]["patient_key"] == p["patient_key"]
     assert not other.key_file.exists()
+    # the pseudonym is HMAC-SHA256 under the key of "site_id US patient_ref", its first 24
+    # hex digits after "P-": stores written before any change of code stay comparable
+    mac = hmac.new(key.strip().encode(), b"SITE-A\x1fMRN-7777", hashlib.sha256).hexdigest()
+    assert p["patient_key"] == "P-" + mac[:24]
 
 
 def test_a_rejected_submission_is_retried_once_the_site_fixes_it(home):
