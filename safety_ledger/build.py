@@ -16,7 +16,7 @@ Incremental build (`plan_build`): when the warehouse at the target was built by 
 code (same fingerprint of this file, the SQL and DuckDB) from batches that are all still
 among the batches this build must show, the new file starts as a copy of it;
 `warehouse/sources.sql` adds the ledger rows committed since, the `raw.*` views are made
-again, `warehouse/incremental.sql` finds the records they can change, the per-record core
+again, `warehouse/incremental.sql` finds the records they can change, the per-record
 models (`INCREMENTAL`) are recomputed for those records only, the aggregates of counts
 (`BY_DIFFERENCE`) take out and put back the counts of those records' patients, and every
 other model runs whole, as in a full replay.  Anything else (no previous file, another fingerprint, an
@@ -67,12 +67,12 @@ BUILD_MEMORY_LIMIT = os.environ.get("SAFETY_LEDGER_BUILD_MEMORY", "3GB")
 # space of deleted rows until their row groups are rewritten).
 MAX_INCREMENTAL_IN_A_ROW = 50
 
-# The per-record core models an incremental build recomputes only for the records in
-# scope: model -> (the scope table, from warehouse/incremental.sql, whose columns key the
+# The per-record models an incremental build recomputes only for the records in scope:
+# model -> (the scope table, from warehouse/incremental.sql, whose columns key the
 # model's rows; {relation the model reads: the scope it is read through}).  The model's
 # own SQL runs unchanged but for those relations, which it reads restricted to the
 # scope; its rows of those keys are deleted first.  Every model not named here or in
-# BY_DIFFERENCE (the other aggregates, the views, every mart) runs whole in both builds.
+# BY_DIFFERENCE (the other aggregates, the views, every other mart) runs whole in both builds.
 INCREMENTAL: dict[str, tuple[str, dict[str, str]]] = {
     "core.corrected_versions": ("scope_record", {"staging.stg_patients": "scope_patient",
                                                  "staging.stg_infusions": "scope_infusion",
@@ -85,6 +85,13 @@ INCREMENTAL: dict[str, tuple[str, dict[str, str]]] = {
     "core.infusion_outcomes": ("scope_outcome", {"core.current_infusions": "scope_outcome"}),
     "core.patient_rechallenge": ("scope_rechallenge", {"core.infusion_outcomes": "scope_rechallenge"}),
     "core.irae_cohort": ("scope_cohort", {"core.current_patients": "scope_cohort"}),
+    # one row per record with a data issue: the issues of a record come from its own
+    # *_status row, or from its retractions and whether it was received (its status)
+    "marts.data_issues": ("scope_record", {"core.patient_status": "scope_patient",
+                                           "core.infusion_status": "scope_infusion",
+                                           "core.reaction_status": "scope_reaction",
+                                           "core.irae_status": "scope_irae",
+                                           "staging.stg_retractions": "scope_record"}),
 }
 
 

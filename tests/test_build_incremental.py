@@ -237,6 +237,27 @@ def test_counts_by_difference_are_updated_not_recomputed(tmp_path, monkeypatch):
         assert any(p.startswith(table + ":") for p in problems), (table, problems)
 
 
+def test_data_issues_are_recomputed_for_the_records_in_scope_only(tmp_path):
+    """marts.data_issues is recomputed for the scope's records only (build.INCREMENTAL):
+    a row of a record outside the scope stays as the previous build left it (here one
+    planted in the previous file, which a whole recompute would drop), while the orphan
+    issue of the infusion whose patient arrives, in scope, goes."""
+    home = Home(tmp_path / "home")
+    write_batch(home, "b1", ingested_at="2025-06-01T00:00:00Z", patients=[patient("P1")],
+                infusions=[infusion("I4", "P3", cycle=1, started_at="2025-01-05T09:00:00+08:00")])
+    first = build(home, **QUIET)
+    assert first.mode == "full"
+    with duckdb.connect(str(first.path)) as con:
+        assert con.execute("SELECT ref, issue FROM marts.data_issues").fetchall() == [("I4", "orphan")]
+        con.execute("INSERT INTO marts.data_issues VALUES ('SITE-Z', 'infusion', 'I-PLANTED', 'orphan', "
+                    "'planted by the test', 'x', TIMESTAMPTZ '2025-06-01 00:00:00+00')")
+    write_batch(home, "b2", ingested_at="2025-06-02T00:00:00Z", patients=[patient("P3")])
+    second = build(home, **QUIET)
+    assert second.mode == "incremental"
+    with duckdb.connect(str(second.path), read_only=True) as con:
+        assert con.execute("SELECT site_id, ref FROM marts.data_issues").fetchall() == [("SITE-Z", "I-PLANTED")]
+
+
 # ---------------------------------------------------------------------------- random sequences
 
 SITES = ("SITE-A", "SITE-B")

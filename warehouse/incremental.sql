@@ -7,11 +7,12 @@
 -- Before this file runs, build.py has made the temporary table new_batches (batch_id):
 -- the batches this build adds.
 --
--- Each scope_<x> holds the keys whose rows of the per-record core models are deleted
--- and computed again from all their events (build.py, INCREMENTAL), or whose counts are
--- taken out and put back (build.py, BY_DIFFERENCE); everything else of
--- core (the other aggregates) and every mart is recomputed whole.  A scope may be larger than
--- needed (recomputing an unchanged record gives the same row), never smaller:
+-- Each scope_<x> holds the keys whose rows of the per-record models (the core ones and
+-- marts.data_issues) are deleted and computed again from all their events (build.py,
+-- INCREMENTAL), or whose counts are taken out and put back (build.py, BY_DIFFERENCE);
+-- everything else of core (the other aggregates) and every other mart is recomputed
+-- whole.  A scope may be larger than needed (recomputing an unchanged record gives the
+-- same row), never smaller:
 --
 --   patients     a new version, or a new retraction, of the patient
 --   infusions    a new version or retraction of the infusion, or its patient in scope
@@ -19,7 +20,9 @@
 --                included: a late parent makes them count)
 --   reactions    a new version or retraction, or its infusion in scope
 --   iraes        a new version or retraction, or its patient in scope
---   records      the four above, as core.corrected_versions keys them
+--   records      the four above, as core.corrected_versions and marts.data_issues key
+--                them (a retraction's issue changes with it, in scope, or when its
+--                record arrives, in scope too)
 --   outcomes     core.infusion_outcomes: the infusions in scope, and every infusion that
 --                any version of a reaction in scope hangs off (a correction may move a
 --                reaction from one infusion to another: both change)
