@@ -8,6 +8,8 @@
 --   retraction_unmatched       a retraction of a record this site has not sent (it
 --                              applies if the record arrives later)
 -- ref is the record's *_ref (for a patient, its pseudonymized patient_key).
+-- Stored in (site_id, record_type, ref, issue) order by a full replay; an incremental
+-- build recomputes the rows of the records in scope and appends them (build.INCREMENTAL).
 CREATE OR REPLACE TABLE marts.data_issues AS
 WITH received_retracted AS (
     -- the retracted records this site has sent: a record with a retraction has status
