@@ -44,7 +44,7 @@ def events(home, table):
     files = event_store.committed_files(home, table)
     if not files:
         return []
-    return duckdb.connect().execute(f"SELECT * FROM read_parquet($f) ORDER BY recorded_at",
+    return duckdb.connect().execute("SELECT * FROM read_parquet($f) ORDER BY recorded_at",
                                     {"f": files}).fetchdf().to_dict("records")
 
 
