@@ -14,6 +14,7 @@ import pytest
 from safety_ledger import event_store
 from safety_ledger.home import Home
 from safety_ledger.ingest import ingest_landing
+from safety_ledger.pseudonym import Pseudonymizer
 from safety_ledger.submission_writer import write_submission
 
 REC = "2025-03-22T18:00:00+08:00"
@@ -245,8 +246,14 @@ def test_key_file_is_private_and_pseudonyms_are_stable(home, tmp_path, monkeypat
     assert not other.key_file.exists()
     # the pseudonym is HMAC-SHA256 under the key of "site_id US patient_ref", its first 24
     # hex digits after "P-": stores written before any change of code stay comparable
-    mac = hmac.new(key.strip().encode(), b"SITE-A\x1fMRN-7777", hashlib.sha256).hexdigest()
-    assert p["patient_key"] == "P-" + mac[:24]
+    def formula(site, ref):
+        return "P-" + hmac.new(key.strip().encode(), f"{site}\x1f{ref}".encode(), hashlib.sha256).hexdigest()[:24]
+
+    assert p["patient_key"] == formula("SITE-A", "MRN-7777")
+    # and every later one a Pseudonymizer makes, whatever it made before
+    pseudo = Pseudonymizer(key.strip().encode())
+    refs = [("SITE-A", "MRN-7777"), ("SITE-A", "MRN-0002"), ("SITE-B", "MRN-7777"), ("SITE-A", "MRN-0002")]
+    assert [pseudo(site, ref) for site, ref in refs] == [formula(site, ref) for site, ref in refs]
 
 
 def test_a_rejected_submission_is_retried_once_the_site_fixes_it(home):

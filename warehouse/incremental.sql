@@ -8,8 +8,8 @@
 -- the batches this build adds.
 --
 -- Each scope_<x> holds the keys whose rows of the per-record models (the core ones and
--- marts.data_issues) are deleted and computed again from all their events (build.py,
--- INCREMENTAL), or whose counts are taken out and put back (build.py, BY_DIFFERENCE);
+-- marts.data_issues) are deleted and computed again, by the model's own SQL over all the
+-- rows of those keys (build.py, INCREMENTAL), or whose counts are taken out and put back (build.py, BY_DIFFERENCE);
 -- everything else of core (the other aggregates) and every other mart is recomputed
 -- whole.  A scope may be larger than needed (recomputing an unchanged record gives the
 -- same row), never smaller:
