@@ -19,8 +19,8 @@ among the batches this build must show, the new file starts as a copy of it;
 again, `warehouse/incremental.sql` finds the records they can change, the per-record
 models (`INCREMENTAL`) are recomputed for those records only, the aggregates of counts
 (`BY_DIFFERENCE`) take out and put back the counts of those records' patients, and every
-other model runs whole, as in a full replay.  Anything else (no previous file, another fingerprint, an
-as_of that leaves out a batch it holds, a WAL beside it) is a full replay.
+other model runs whole, as in a full replay.  Anything else (no previous file, another
+fingerprint, an as_of that leaves out a batch it holds, a WAL beside it) is a full replay.
 
 `warehouse/README.md` documents the semantics for analysts.
 """

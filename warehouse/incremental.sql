@@ -9,9 +9,9 @@
 --
 -- Each scope_<x> holds the keys whose rows of the per-record models (the core ones and
 -- marts.data_issues) are deleted and computed again, by the model's own SQL over all the
--- rows of those keys (build.py, INCREMENTAL), or whose counts are taken out and put back (build.py, BY_DIFFERENCE);
--- everything else of core (the other aggregates) and every other mart is recomputed
--- whole.  A scope may be larger than needed (recomputing an unchanged record gives the
+-- rows of those keys (build.py, INCREMENTAL), or whose counts are taken out and put back
+-- (build.py, BY_DIFFERENCE); everything else of core (the other aggregates) and every
+-- other mart is recomputed whole.  A scope may be larger than needed (recomputing an unchanged record gives the
 -- same row), never smaller:
 --
 --   patients     a new version, or a new retraction, of the patient

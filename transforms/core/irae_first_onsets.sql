@@ -8,7 +8,8 @@
 --   after_censor      onset_day > censor_day: after the last infusion, not counted
 -- Every other (cohort patient, category) pair has no onset and is censored at censor_day
 -- (core.irae_followup lists them all).  category is never NULL (the GX rule
--- iraes.category.required), which the marts' counts rely on.  A view: 0.5 million rows at 10 million events.
+-- iraes.category.required), which the marts' counts rely on.  A view: 0.5 million rows
+-- at 10 million events.
 CREATE OR REPLACE VIEW core.irae_first_onsets AS
 WITH first_onset AS (
     SELECT site_id, patient_key, category, min(onset_date) AS first_onset_date

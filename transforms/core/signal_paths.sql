@@ -8,8 +8,8 @@
 -- Monitored: the stratum's first max_infusions infusions (the upper limit on the length of
 -- surveillance; all of them when max_infusions is NULL, i.e. no reaction at all).  The
 -- later ones are never part of the test (marts.signals: surveillance_ended), so they have
--- no row here.  Only the infusions started by the
--- stratum's horizon (the start of its last monitored infusion) are read in order.
+-- no row here.  Only the infusions started by the stratum's horizon (the start of its
+-- last monitored infusion) are read in order.
 --   infusion_index  n: the infusion's position in its stratum (1, 2, ...), over all its
 --                   infusions, with or without a reaction
 --   observed        c: infusions with a reaction among the first n (this one included)
