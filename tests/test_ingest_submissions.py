@@ -216,6 +216,18 @@ def test_reingesting_changes_nothing(home):
     assert after == before
 
 
+def test_an_accepted_submission_is_not_read_again(home):
+    # its manifest identifies it: a run does not hash and count its files again (the cost of
+    # every run would grow with the landing area), so a CSV changed since is not looked at
+    folder = submit(home, "s1", {"patients.csv": [PATIENT], "infusions.csv": [INFUSION]})
+    ingest_landing(home, **QUIET)
+    (folder / "infusions.csv").write_text("garbled")   # breaks its checksum and row count
+    r = only(ingest_landing(home, **QUIET))
+    assert r.status == "skipped" and r.reason.startswith("already ingested (accepted) on ")
+    assert [row["status"] for row in event_store.read_ledger(home)] == ["accepted"]
+    assert [v["infusion_ref"] for v in events(home, "infusions")] == [INFUSION["infusion_ref"]]
+
+
 # --- personal data ----------------------------------------------------------------------
 
 def test_no_raw_patient_ref_in_anything_written(home):
