@@ -37,13 +37,62 @@ def write_table(path: Path, table: pa.Table) -> None:
         pq.write_table(table, tmp, compression="zstd")
 
 
-def read_ledger(home: Home, ledger: str = "submissions") -> list[dict]:
-    """Every committed ledger row, oldest first."""
-    files = sorted(table_dir(home, LEDGERS[ledger]).glob("*.parquet"))
-    if not files:
+def read_ledger(home: Home, ledger: str = "submissions", cached: bool = True) -> list[dict]:
+    """Every committed ledger row, oldest first.
+
+    A ledger file is written once (its rename commits its batch) and never changed, so
+    the rows read are kept in <home>/cache/<ledger>-ledger.parquet, each with its file's
+    name, size and mtime; a later read opens only the files the cache does not hold. A
+    run's cost then follows what is new, not the whole history: at 11,880 submissions,
+    reading every file takes 32 s (in each process of every ingest), the cache 0.4 to
+    0.7 s. The cache is derived: it is ignored and rewritten when a file it holds is gone
+    or differs, and a home where it cannot be written is read without it. `cached=False`
+    reads every file (`verify` checks the files themselves)."""
+    folder = table_dir(home, LEDGERS[ledger])
+    on_disk = {p.name: _file_identity(p) for p in folder.glob("*.parquet")}
+    if not on_disk:
         return []
-    rows = pa.concat_tables([pq.read_table(f) for f in files]).to_pylist()
+    cache = home.cache / f"{ledger}-ledger.parquet"
+    held = _read_cache(cache, on_disk) if cached else None
+    known = set(held.column("_file").to_pylist()) if held is not None else set()
+    new = [_with_identity(pq.read_table(folder / name), name, on_disk[name])
+           for name in sorted(on_disk) if name not in known]
+    table = pa.concat_tables(([held] if held is not None else []) + new)
+    if cached and new:
+        try:
+            write_table(cache, table)
+        except OSError:
+            pass   # a read-only home, a full disk: read without the cache
+    rows = table.drop_columns(list(_IDENTITY)).to_pylist()
     return sorted(rows, key=lambda r: (r["ingested_at"], r["batch_id"]))
+
+
+_IDENTITY = ("_file", "_size", "_mtime_ns")
+
+
+def _file_identity(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+def _with_identity(rows: pa.Table, name: str, identity: tuple[int, int]) -> pa.Table:
+    n = rows.num_rows
+    return (rows.append_column("_file", pa.repeat(pa.scalar(name), n))
+            .append_column("_size", pa.repeat(pa.scalar(identity[0], pa.int64()), n))
+            .append_column("_mtime_ns", pa.repeat(pa.scalar(identity[1], pa.int64()), n)))
+
+
+def _read_cache(cache: Path, on_disk: dict[str, tuple[int, int]]) -> pa.Table | None:
+    """The cached rows when every file they came from is still there, unchanged; None
+    (read every file again) otherwise, or when there is no readable cache."""
+    try:
+        held = pq.read_table(cache)
+    except (OSError, pa.ArrowInvalid):
+        return None
+    files, sizes, mtimes = (held.column(c).to_pylist() for c in _IDENTITY)
+    if any(on_disk.get(f) != (s, m) for f, s, m in zip(files, sizes, mtimes)):
+        return None
+    return held
 
 
 def committed_files(home: Home, table: str, ledger: str = "submissions") -> list[str]:
@@ -135,7 +184,7 @@ def sweep_temporaries(home: Home) -> int:
     """Remove temporary files a killed writer left (atomic.atomic_path's `.<name>.*.tmp`).
     Call it only while holding the ingest lock: no writer is running then."""
     removed = 0
-    for folder in (home.events, home.quarantine):
+    for folder in (home.events, home.quarantine, home.cache):
         for p in folder.rglob(".*.tmp") if folder.is_dir() else ():
             p.unlink(missing_ok=True)
             removed += 1

@@ -39,6 +39,11 @@ class Home:
         return self.root / "warehouse" / "safety.duckdb"
 
     @property
+    def cache(self) -> Path:
+        """Derived files that only save work (safe to delete: they are made again)."""
+        return self.root / "cache"
+
+    @property
     def key_file(self) -> Path:
         return self.root / "secret.key"
 

@@ -58,7 +58,7 @@ def verify(home: Home) -> VerifyReport:
     report = VerifyReport()
     committed = set()
     for ledger in event_store.LEDGERS:
-        for row in event_store.read_ledger(home, ledger):
+        for row in event_store.read_ledger(home, ledger, cached=False):
             report.batches += 1
             committed.add(row["batch_id"])
             where = (f"{row['site_id']}/{row['submission_id']}" if ledger == "submissions"

@@ -209,11 +209,37 @@ def test_conflict_is_quarantined_and_the_accepted_version_stays(home):
 def test_reingesting_changes_nothing(home):
     submit(home, "s1", {"patients.csv": [PATIENT], "infusions.csv": [INFUSION]})
     ingest_landing(home, **QUIET)
-    before = {p: p.read_bytes() for p in written_files(home) if "gx" not in p.parts and "data_docs" not in p.parts}
+    derived = ("gx", "data_docs", "cache")   # GX's own files, and what only saves work
+    before = {p: p.read_bytes() for p in written_files(home) if not set(derived) & set(p.parts)}
     r = only(ingest_landing(home, **QUIET))
     assert r.status == "skipped"
-    after = {p: p.read_bytes() for p in written_files(home) if "gx" not in p.parts and "data_docs" not in p.parts}
+    after = {p: p.read_bytes() for p in written_files(home) if not set(derived) & set(p.parts)}
     assert after == before
+
+
+def test_the_ledger_is_read_from_its_cache_and_the_files_it_lacks(home, monkeypatch):
+    submit(home, "s1", {"patients.csv": [PATIENT]})
+    ingest_landing(home, **QUIET)
+    submit(home, "s2", {"infusions.csv": [INFUSION]})
+    ingest_landing(home, **QUIET)
+    rows = event_store.read_ledger(home, cached=False)
+    assert [r["submission_id"] for r in rows] == ["s1", "s2"]
+    assert event_store.read_ledger(home) == rows        # the cache now holds both rows
+    opened = []
+    read_table = event_store.pq.read_table
+    monkeypatch.setattr(event_store.pq, "read_table",
+                        lambda path, *a, **k: opened.append(path.name) or read_table(path, *a, **k))
+    assert event_store.read_ledger(home) == rows
+    assert opened == ["submissions-ledger.parquet"]     # no ledger file opened
+    # a ledger file that differs from what the cache holds: the cache is not trusted at all
+    first = event_store.table_dir(home, "submissions") / f"{rows[0]['batch_id']}.parquet"
+    os.utime(first, ns=(first.stat().st_atime_ns, first.stat().st_mtime_ns + 1))
+    opened.clear()
+    assert event_store.read_ledger(home) == rows
+    assert sorted(opened) == sorted([first.name, f"{rows[1]['batch_id']}.parquet", "submissions-ledger.parquet"])
+    # a cache that cannot be read is read around
+    (home.cache / "submissions-ledger.parquet").write_bytes(b"not parquet")
+    assert event_store.read_ledger(home) == rows
 
 
 def test_an_accepted_submission_is_not_read_again(home):
