@@ -29,7 +29,8 @@ from pathlib import Path
 
 from . import contract, event_store
 from .home import Home
-from .ingest import WAVE_BYTES, Progress, SubmissionReport, batch_id_of, earlier_ingests, ingest_folders
+from .ingest import (WAVE_BYTES, Ledger, Progress, SubmissionReport, batch_id_of, earlier_ingests,
+                     ingest_folders)
 from .manifest import SubmissionRejected, check_names, file_sha256
 from .pseudonym import Pseudonymizer, load_key
 
@@ -52,7 +53,7 @@ def _csv_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.glob("*.csv") if p.is_file())
 
 
-def _has_work(folder: Path, ledger: list[dict]) -> bool:
+def _has_work(folder: Path, ledger: Ledger) -> bool:
     """Whether the submission would be ingested rather than skipped (as open_submission
     decides, without checking its files: that is the worker's job). Unsure means yes."""
     site_id, submission_id = folder.parent.name, folder.name
@@ -69,7 +70,7 @@ def _has_work(folder: Path, ledger: list[dict]) -> bool:
     return done is None and not accepted_before
 
 
-def plan_groups(complete: list[Path], ledger: list[dict], workers: int | None,
+def plan_groups(complete: list[Path], ledger: Ledger, workers: int | None,
                 min_bytes: int | None = None) -> list[list[tuple[int, Path]]]:
     """The submissions (numbered in landing order) for each worker: whole sites, spread so
     that the CSV bytes to ingest are even. One group (no workers) when one process is
@@ -174,7 +175,7 @@ def _worker(root: str, numbered: list[tuple[int, str]], total: int, wave_bytes: 
         pyarrow.set_cpu_count(1)   # one core per worker: the workers are the parallelism
         home = Home(Path(root))
         pseudo = Pseudonymizer(load_key(home.key_file))
-        ledger = event_store.read_ledger(home)
+        ledger = Ledger(event_store.read_ledger(home))
         reports = ingest_folders(home, [(i, Path(f)) for i, f in numbered], total, pseudo, ledger,
                                  lambda line: messages.put(("progress", k, line)), wave_bytes)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
