@@ -42,18 +42,19 @@ def read_ledger(home: Home, ledger: str = "submissions", cached: bool = True) ->
 
     A ledger file is written once (its rename commits its batch) and never changed, so
     the rows read are kept in <home>/cache/<ledger>-ledger.parquet, each with its file's
-    name, size and mtime; a later read opens only the files the cache does not hold. A
-    run's cost then follows what is new, not the whole history: at 11,880 submissions,
-    reading every file takes 32 s (in each process of every ingest), the cache 0.4 to
-    0.7 s. The cache is derived: it is ignored and rewritten when a file it holds is gone
-    or differs, and a home where it cannot be written is read without it. `cached=False`
-    reads every file (`verify` checks the files themselves)."""
+    name, size and mtime; a later read opens only the files the cache does not hold as
+    they are now. A run's cost then follows what is new, not the whole history: at
+    11,880 submissions, reading every file takes 32 s (in each process of every ingest),
+    the cache 0.4 to 0.7 s. The cache is derived: a row whose file is gone or differs is
+    not used, a cache that cannot be read or has another layout is ignored, and a home
+    where it cannot be written is read without it. `cached=False` reads every file
+    (`verify` checks the files themselves)."""
     folder = table_dir(home, LEDGERS[ledger])
     on_disk = {p.name: _file_identity(p) for p in folder.glob("*.parquet")}
     if not on_disk:
         return []
     cache = home.cache / f"{ledger}-ledger.parquet"
-    held = _read_cache(cache, on_disk) if cached else None
+    held = _cached_rows(cache, folder, on_disk) if cached else None
     known = set(held.column("_file").to_pylist()) if held is not None else set()
     new = [_with_identity(pq.read_table(folder / name), name, on_disk[name])
            for name in sorted(on_disk) if name not in known]
@@ -82,17 +83,18 @@ def _with_identity(rows: pa.Table, name: str, identity: tuple[int, int]) -> pa.T
             .append_column("_mtime_ns", pa.repeat(pa.scalar(identity[1], pa.int64()), n)))
 
 
-def _read_cache(cache: Path, on_disk: dict[str, tuple[int, int]]) -> pa.Table | None:
-    """The cached rows when every file they came from is still there, unchanged; None
-    (read every file again) otherwise, or when there is no readable cache."""
+def _cached_rows(cache: Path, folder: Path, on_disk: dict[str, tuple[int, int]]) -> pa.Table | None:
+    """The cached rows whose file is there, as it was when cached; None when there is no
+    cache, or it cannot be read, or its layout is not the ledger files' own."""
     try:
         held = pq.read_table(cache)
     except (OSError, pa.ArrowInvalid):
         return None
-    files, sizes, mtimes = (held.column(c).to_pylist() for c in _IDENTITY)
-    if any(on_disk.get(f) != (s, m) for f, s, m in zip(files, sizes, mtimes)):
+    own = _with_identity(pq.read_schema(folder / next(iter(on_disk))).empty_table(), "", (0, 0)).schema
+    if not held.schema.equals(own):
         return None
-    return held
+    files, sizes, mtimes = (held.column(c).to_pylist() for c in _IDENTITY)
+    return held.filter(pa.array([on_disk.get(f) == (s, m) for f, s, m in zip(files, sizes, mtimes)]))
 
 
 def committed_files(home: Home, table: str, ledger: str = "submissions") -> list[str]:
@@ -182,7 +184,9 @@ class BatchWriter:
 
 def sweep_temporaries(home: Home) -> int:
     """Remove temporary files a killed writer left (atomic.atomic_path's `.<name>.*.tmp`).
-    Call it only while holding the ingest lock: no writer is running then."""
+    Call it only while holding the ingest lock: no writer of events is running then. A
+    process writing the ledger cache outside the lock (`report`) may lose that write to
+    the sweep; it then reads without the cache, as read_ledger allows."""
     removed = 0
     for folder in (home.events, home.quarantine, home.cache):
         for p in folder.rglob(".*.tmp") if folder.is_dir() else ():

@@ -11,9 +11,10 @@ import stat
 import duckdb
 import pytest
 
-from safety_ledger import event_store
+from safety_ledger import event_store, ingest
 from safety_ledger.home import Home
 from safety_ledger.ingest import ingest_landing
+from safety_ledger.manifest import load_manifest
 from safety_ledger.pseudonym import Pseudonymizer
 from safety_ledger.submission_writer import write_submission
 
@@ -231,27 +232,39 @@ def test_the_ledger_is_read_from_its_cache_and_the_files_it_lacks(home, monkeypa
                         lambda path, *a, **k: opened.append(path.name) or read_table(path, *a, **k))
     assert event_store.read_ledger(home) == rows
     assert opened == ["submissions-ledger.parquet"]     # no ledger file opened
-    # a ledger file that differs from what the cache holds: the cache is not trusted at all
+    # a ledger file that differs from what the cache holds: its row is read from the file
     first = event_store.table_dir(home, "submissions") / f"{rows[0]['batch_id']}.parquet"
     os.utime(first, ns=(first.stat().st_atime_ns, first.stat().st_mtime_ns + 1))
     opened.clear()
     assert event_store.read_ledger(home) == rows
-    assert sorted(opened) == sorted([first.name, f"{rows[1]['batch_id']}.parquet", "submissions-ledger.parquet"])
-    # a cache that cannot be read is read around
-    (home.cache / "submissions-ledger.parquet").write_bytes(b"not parquet")
+    assert opened == ["submissions-ledger.parquet", first.name]
+    # a cache that cannot be read, or of another layout, is read around
+    cache = home.cache / "submissions-ledger.parquet"
+    cache.write_bytes(b"not parquet")
+    assert event_store.read_ledger(home) == rows
+    event_store.write_table(cache, event_store.pq.read_table(cache).drop_columns(["reason"]))
     assert event_store.read_ledger(home) == rows
 
 
-def test_an_accepted_submission_is_not_read_again(home):
+def test_an_accepted_submission_is_not_read_again_unless_its_folder_changed(home, monkeypatch):
     # its manifest identifies it: a run does not hash and count its files again (the cost of
-    # every run would grow with the landing area), so a CSV changed since is not looked at
+    # every run would grow with the landing area) while its folder is as it was accepted
     folder = submit(home, "s1", {"patients.csv": [PATIENT], "infusions.csv": [INFUSION]})
     ingest_landing(home, **QUIET)
-    (folder / "infusions.csv").write_text("garbled")   # breaks its checksum and row count
+    checked = []
+    monkeypatch.setattr(ingest, "load_manifest", lambda f, *a, **k: checked.append(f) or load_manifest(f, *a, **k))
     r = only(ingest_landing(home, **QUIET))
     assert r.status == "skipped" and r.reason.startswith("already ingested (accepted) on ")
-    assert [row["status"] for row in event_store.read_ledger(home)] == ["accepted"]
-    assert [v["infusion_ref"] for v in events(home, "infusions")] == [INFUSION["infusion_ref"]]
+    assert checked == []
+    # a CSV rewritten, or one added, after acceptance: checked in full, and told (as before)
+    (folder / "infusions.csv").write_text("garbled")
+    assert only(ingest_landing(home, **QUIET)).rule == "submission.id_reused"
+    assert checked == [folder]
+    folder = submit(home, "s2", {"patients.csv": [PATIENT]})
+    ingest_landing(home, **QUIET)
+    (folder / "reactions.csv").write_text("late")
+    assert next(r for r in ingest_landing(home, **QUIET) if r.submission_id == "s2").rule == "submission.id_reused"
+    assert [row["status"] for row in event_store.read_ledger(home)] == ["accepted", "accepted"]
 
 
 # --- personal data ----------------------------------------------------------------------
