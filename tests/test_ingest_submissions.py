@@ -17,6 +17,7 @@ from safety_ledger.ingest import ingest_landing
 from safety_ledger.manifest import load_manifest
 from safety_ledger.pseudonym import Pseudonymizer
 from safety_ledger.submission_writer import write_submission
+from safety_ledger.verify import verify
 
 REC = "2025-03-22T18:00:00+08:00"
 LATER = "2025-03-29T18:00:00+08:00"
@@ -244,6 +245,19 @@ def test_the_ledger_is_read_from_its_cache_and_the_files_it_lacks(home, monkeypa
     assert event_store.read_ledger(home) == rows
     event_store.write_table(cache, event_store.pq.read_table(cache).drop_columns(["reason"]))
     assert event_store.read_ledger(home) == rows
+
+
+def test_verify_reads_the_ledger_files_and_a_missing_file_leaves_the_cached_rows(home, monkeypatch):
+    submit(home, "s1", {"patients.csv": [PATIENT]})
+    ingest_landing(home, **QUIET)
+    submit(home, "s2", {"infusions.csv": [INFUSION]})
+    ingest_landing(home, **QUIET)
+    rows = event_store.read_ledger(home)                # the cache now holds both rows
+    with monkeypatch.context() as m:
+        m.setattr(event_store, "_cached_rows", lambda *a: pytest.fail("verify read the ledger cache"))
+        assert verify(home).ok
+    (event_store.table_dir(home, "submissions") / f"{rows[1]['batch_id']}.parquet").unlink()
+    assert event_store.read_ledger(home) == rows[:1]
 
 
 def test_an_accepted_submission_is_not_read_again_unless_its_folder_changed(home, monkeypatch):
