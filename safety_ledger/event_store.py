@@ -64,11 +64,12 @@ def read_ledger(home: Home, ledger: str = "submissions", cached: bool = True) ->
             write_table(cache, table)
         except OSError:
             pass   # a read-only home, a full disk: read without the cache
-    rows = table.drop_columns(list(_IDENTITY)).to_pylist()
+    rows = table.drop_columns(_IDENTITY.names).to_pylist()
     return sorted(rows, key=lambda r: (r["ingested_at"], r["batch_id"]))
 
 
-_IDENTITY = ("_file", "_size", "_mtime_ns")
+# the columns a cached row carries about the file it was read from
+_IDENTITY = pa.schema([("_file", pa.string()), ("_size", pa.int64()), ("_mtime_ns", pa.int64())])
 
 
 def _file_identity(path: Path) -> tuple[int, int]:
@@ -77,10 +78,9 @@ def _file_identity(path: Path) -> tuple[int, int]:
 
 
 def _with_identity(rows: pa.Table, name: str, identity: tuple[int, int]) -> pa.Table:
-    n = rows.num_rows
-    return (rows.append_column("_file", pa.repeat(pa.scalar(name), n))
-            .append_column("_size", pa.repeat(pa.scalar(identity[0], pa.int64()), n))
-            .append_column("_mtime_ns", pa.repeat(pa.scalar(identity[1], pa.int64()), n)))
+    for field, value in zip(_IDENTITY, (name, *identity)):
+        rows = rows.append_column(field, pa.repeat(pa.scalar(value, field.type), rows.num_rows))
+    return rows
 
 
 def _cached_rows(cache: Path, folder: Path, on_disk: dict[str, tuple[int, int]]) -> pa.Table | None:
@@ -90,10 +90,10 @@ def _cached_rows(cache: Path, folder: Path, on_disk: dict[str, tuple[int, int]])
         held = pq.read_table(cache)
     except (OSError, pa.ArrowInvalid):
         return None
-    own = _with_identity(pq.read_schema(folder / next(iter(on_disk))).empty_table(), "", (0, 0)).schema
+    own = pa.schema([*pq.read_schema(folder / next(iter(on_disk))), *_IDENTITY])
     if not held.schema.equals(own):
         return None
-    files, sizes, mtimes = (held.column(c).to_pylist() for c in _IDENTITY)
+    files, sizes, mtimes = (held.column(c).to_pylist() for c in _IDENTITY.names)
     return held.filter(pa.array([on_disk.get(f) == (s, m) for f, s, m in zip(files, sizes, mtimes)]))
 
 
