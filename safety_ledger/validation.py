@@ -254,12 +254,18 @@ def _context(root: str):
     home = Home(Path(root))
     ctx = gx.get_context(mode="file", project_root_dir=str(home.root))
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    if DOCS_SITE not in (ctx.get_site_names() or []):
-        ctx.add_data_docs_site(DOCS_SITE, {
-            "class_name": "SiteBuilder",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend",
-                              "base_directory": str(home.data_docs)},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}})
+    site = {
+        "class_name": "SiteBuilder",
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                          "base_directory": str(home.data_docs)},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        "site_section_builders": {"profiling": "None"},
+    }
+    sites = ctx.get_site_names() or []
+    if DOCS_SITE not in sites:
+        ctx.add_data_docs_site(DOCS_SITE, site)
+    elif dict(ctx.get_config().data_docs_sites[DOCS_SITE]) != site:
+        ctx.update_data_docs_site(DOCS_SITE, site)
     return ctx
 
 
