@@ -20,6 +20,10 @@ read from wait4() (the child and everything it waited for):
   build after   safety-ledger build again: the incremental build, which starts from the warehouse
                 built before the 1% batch (a copy of it is put back before each run) and adds
                 only the new batches; its log must say "incremental", else the run fails
+  replay after  safety-ledger build --out F: a full replay of the same events into another
+                file (once), which bench/steps.py compare checks against the incremental
+                warehouse, every relation and row (safety_ledger/warehouse_diff.py); a
+                difference fails the run after the report is written
 
 The build, the limit and the peer run `--runs` times (default 3) on the same events and
 the median wall time is reported (the machine may be shared).  limit and peer are checked against the warehouse's marts (counts equal, rates within
@@ -271,6 +275,17 @@ def bench_size(target: int, work: Path, per_patient: float, repeat: int, seed: i
             raise StepFailed(f"build_after_1pct run {i + 1} was not incremental: {line[-200:]}")
     steps["build_after_1pct"]["path"] = line[line.index("incremental:"):].rstrip(")")
     before_1pct.unlink()
+    # the proof at this size: a full replay of the same events, compared with the incremental warehouse
+    replay = folder / "replay-after-1pct.duckdb"
+    replay.unlink(missing_ok=True)
+    step("replay_after_1pct", CLI + ["--home", str(home), "build", "--out", str(replay)])
+    if "(full replay" not in (logs / "replay_after_1pct.log").read_text():
+        raise StepFailed("replay_after_1pct was not a full replay")
+    res["replay_check"] = run_step("compare", [PY, str(BENCH / "steps.py"), "compare", "--got", str(warehouse),
+                                               "--want", str(replay), "--json", str(folder / "compare.json")],
+                                   logs / "compare.log", folder / "compare.json")["result"]
+    replay.unlink()
+    print(f"  incremental against the full replay: {res['replay_check']['differences'] or 'identical'}", flush=True)
     res["events"] = steps["ingest"]["result"]["events"]
     res["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return res
@@ -465,6 +480,17 @@ def report(results: list[dict], skipped: list[dict], mach: dict, args, failures:
                         f"{s.get('path', 'incremental')}): "
                         f"{100 * s['seconds'] / st['build']['seconds']:.0f}% of the full build"
                         if key != "build" else "all marts, published") + " |")
+        if "replay_after_1pct" in st:
+            s, rc = st["replay_after_1pct"], r["replay_check"]
+            L.append(f"| full replay after the 1% batch | {_s(s['seconds'])} | "
+                     f"{(f['events'] + st['ingest_1pct']['result']['events']) / s['seconds']:,.0f} events/s | "
+                     f"{_mib(s['peak_rss'])} | {_ratio(s['seconds'], lim.get('seconds'))} | "
+                     f"{_ratio(s['seconds'], peer.get('seconds'))} | one run, the same events as the build after "
+                     f"the 1% batch, which took {100 * st['build_after_1pct']['seconds'] / s['seconds']:.0f}% of it; "
+                     + ("the two warehouses are **identical**: "
+                        if not rc["differences"] else "the two warehouses **DIFFER**: ")
+                     + f"{rc['relations']} relations, {rc['rows']:,} table rows compared "
+                     f"(safety_ledger/warehouse_diff.py, {rc['seconds']:.1f} s) |")
         for ref, text in (("limit", "limit (DuckDB, 1 query)"), ("peer", "peer (pandas)")):
             s = st[ref]
             if "seconds" not in s:
@@ -639,6 +665,9 @@ def main(argv: list[str] | None = None) -> int:
         for ref, c in r["check"].items():
             if not c["ok"]:
                 failures.append(f"{r['size']}: {ref} differs from the warehouse: {'; '.join(c['problems'])}")
+        if r.get("replay_check", {}).get("differences"):
+            failures.append(f"{r['size']}: the incremental build differs from a full replay: "
+                            + "; ".join(r["replay_check"]["differences"]))
     text = report(results, skipped, mach, args, failures)
     Path(args.out).write_text(text + "\n")
     print(f"wrote {args.out}", flush=True)

@@ -6,6 +6,7 @@ parent reads each step's own peak RSS from wait4).  Each writes its figures as J
                                     --submission-id ID --exported-at TS --json F
     python bench/steps.py ingest    --home H --json F
     python bench/steps.py dashboard --warehouse W --repeat 30 --json F
+    python bench/steps.py compare   --got W1 --want W2 --json F
 """
 from __future__ import annotations
 
@@ -315,6 +316,20 @@ def cmd_dashboard(args) -> None:
               f"{max(q['p95_ms'] for q in p['queries']):.1f} ms")
 
 
+# ------------------------------------------------------------------------ compare
+
+
+def cmd_compare(args) -> None:
+    """The incremental warehouse (--got) against a full replay of the same events (--want),
+    relation by relation, row by row (safety_ledger/warehouse_diff.py)."""
+    from safety_ledger.warehouse_diff import compare
+
+    t = time.perf_counter()
+    c = compare(Path(args.got), Path(args.want))
+    _dump(args.json, {"differences": c.differences, "relations": c.relations, "rows": c.rows,
+                      "seconds": time.perf_counter() - t})
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="step", required=True)
@@ -344,6 +359,11 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--repeat", type=int, default=30)
     s.add_argument("--json", required=True)
     s.set_defaults(func=cmd_dashboard)
+    s = sub.add_parser("compare")
+    s.add_argument("--got", required=True)
+    s.add_argument("--want", required=True)
+    s.add_argument("--json", required=True)
+    s.set_defaults(func=cmd_compare)
     args = p.parse_args(argv)
     args.func(args)
     return 0

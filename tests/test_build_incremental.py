@@ -3,7 +3,8 @@ previous one (`build(home)`, which starts from the published file when it may) h
 exactly what a full replay of the same batches holds (`build(home, incremental=False,
 out=...)`): every table and view of every schema, every row, every value, bit for bit;
 only `built_at` (marts.build_info) and the build's own bookkeeping (meta.build_state)
-may differ.
+may differ (safety_ledger/warehouse_diff.py, which `make bench` also uses at 10 million
+events).
 
 The expected warehouse is the full replay, an independent computation: it reads every
 event again, runs no scope logic, and is what the rest of the suite checks against the
@@ -34,51 +35,12 @@ from eventkit import (infusion, irae, patient, publication, reaction, retraction
 from safety_ledger import build as build_module
 from safety_ledger.build import build
 from safety_ledger.home import Home
+from safety_ledger.warehouse_diff import compare
 
 QUIET = dict(progress=lambda _: None)
 
 
 # ---------------------------------------------------------------------------- comparing
-
-
-def relations(con: duckdb.DuckDBPyConnection, db: str) -> list[tuple[str, str]]:
-    return [tuple(r) for r in con.execute(
-        "SELECT table_schema, table_name FROM information_schema.tables "
-        "WHERE table_catalog = ? AND table_schema <> 'meta' ORDER BY 1, 2", [db]).fetchall()]
-
-
-def differences(got: Path, want: Path) -> list[str]:
-    """Every difference between two warehouse files: the relations, their columns and
-    types, and their rows as multisets (EXCEPT ALL both ways; NULL matches NULL, doubles
-    must be equal exactly).  marts.build_info's built_at is left out."""
-    con = duckdb.connect()
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute(f"ATTACH '{got}' AS got (READ_ONLY)")
-        con.execute(f"ATTACH '{want}' AS want (READ_ONLY)")
-        out = []
-        rg, rw = relations(con, "got"), relations(con, "want")
-        if rg != rw:
-            out.append(f"relations differ: only incremental {sorted(set(rg) - set(rw))}, "
-                       f"only full {sorted(set(rw) - set(rg))}")
-        for schema, name in sorted(set(rg) & set(rw)):
-            cols = {db: con.execute(
-                "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_catalog = ? AND table_schema = ? AND table_name = ? "
-                "ORDER BY ordinal_position", [db, schema, name]).fetchall() for db in ("got", "want")}
-            if cols["got"] != cols["want"]:
-                out.append(f"{schema}.{name}: columns differ {cols}")
-                continue
-            keep = ", ".join(f'"{c}"' for c, _ in cols["want"] if (schema, name, c) != ("marts", "build_info", "built_at"))
-            for a, b in (("got", "want"), ("want", "got")):
-                extra = con.execute(f"SELECT {keep} FROM {a}.{schema}.{name} EXCEPT ALL "
-                                    f"SELECT {keep} FROM {b}.{schema}.{name}").fetchall()
-                if extra:
-                    out.append(f"{schema}.{name}: {len(extra)} row(s) only in {'incremental' if a == 'got' else 'full'}, "
-                               f"e.g. {extra[:2]}")
-        return out
-    finally:
-        con.close()
 
 
 def step(home: Home, tmp: Path, label: str, *, expect: str | None = None, **kwargs) -> build_module.BuildSummary:
@@ -90,7 +52,7 @@ def step(home: Home, tmp: Path, label: str, *, expect: str | None = None, **kwar
     full = build(home, incremental=False, out=tmp / f"full-{label}.duckdb",
                  as_of=kwargs.get("as_of"), **QUIET)
     assert full.mode == "full"
-    problems = differences(summary.path, full.path)
+    problems = compare(summary.path, full.path).differences
     assert not problems, f"after {label} ({summary.mode}: {summary.reason}):\n" + "\n".join(problems)
     assert summary.marts == full.marts and summary.events == full.events
     full.path.unlink()
@@ -203,16 +165,40 @@ def test_full_replay_whenever_the_previous_warehouse_cannot_be_the_start(tmp_pat
 
 
 def test_equality_check_sees_a_difference(tmp_path):
-    """The comparison itself can fail: one changed value in one core table is found."""
+    """The comparison itself can fail: a changed value, a row twice (the multiset differs,
+    the set does not), a view defined otherwise and a macro defined otherwise are each
+    found, where they are."""
     home = Home(tmp_path / "home")
-    write_batch(home, "b1", patients=[patient("P1")], infusions=[infusion("I1", "P1")])
+    write_batch(home, "b1", patients=[patient("P1")],
+                infusions=[infusion("I1", "P1"), infusion("I2", "P1", cycle=2, started_at="2025-01-26T09:00:00+08:00")])
     a = build(home, **QUIET).path
     b = build(home, incremental=False, out=tmp_path / "b.duckdb", **QUIET).path
-    assert differences(a, b) == []
-    con = duckdb.connect(str(b))
-    con.execute("UPDATE core.infusion_status SET cycle = 2")
-    con.close()
-    assert any("core.infusion_status" in d for d in differences(a, b))
+    same = compare(a, b)
+    assert same.differences == []
+    with duckdb.connect(str(a), read_only=True) as con:
+        tables = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name <> 'meta'").fetchone()[0]
+        views = con.execute("SELECT count(*) FROM duckdb_views() WHERE NOT internal AND schema_name <> 'meta'").fetchone()[0]
+        infusion_rows = con.execute("SELECT count(*) FROM core.infusion_status").fetchone()[0]
+    assert same.relations == tables + views and infusion_rows == 2 and same.rows >= infusion_rows
+
+    def changed(sql: str) -> list[str]:
+        c = tmp_path / "c.duckdb"
+        shutil.copyfile(b, c)
+        with duckdb.connect(str(c)) as con:
+            con.execute(sql)
+        return compare(a, c).differences
+
+    problems = changed("UPDATE core.infusion_status SET cycle = 3 WHERE infusion_ref = 'I1'")
+    assert [p[:p.index(",")] for p in problems] == ["core.infusion_status: 1 row(s) only in incremental",
+                                                    "core.infusion_status: 1 row(s) only in full"]
+    problems = changed("INSERT INTO core.infusion_status SELECT * FROM core.infusion_status WHERE infusion_ref = 'I2'")
+    assert len(problems) == 1 and problems[0].startswith("core.infusion_status: 1 row(s) only in full")
+    problems = changed("CREATE OR REPLACE VIEW core.current_infusions AS "
+                       "SELECT * EXCLUDE (status) FROM core.infusion_status WHERE cycle = 1")
+    assert len(problems) == 1 and problems[0].startswith("core.current_infusions: 1 row(s) only in incremental")
+    problems = changed("CREATE OR REPLACE MACRO grade_band(max_grade) AS "
+                       "CASE WHEN max_grade >= 4 THEN '3+' ELSE '1-2' END")
+    assert len(problems) == 1 and problems[0].startswith("macros differ: only incremental [('main', 'grade_band'")
 
 
 def test_counts_by_difference_are_updated_not_recomputed(tmp_path, monkeypatch):
@@ -232,7 +218,7 @@ def test_counts_by_difference_are_updated_not_recomputed(tmp_path, monkeypatch):
     summary = build(home, **QUIET)
     assert summary.mode == "incremental"
     full = build(home, incremental=False, out=tmp_path / "full.duckdb", **QUIET)
-    problems = differences(summary.path, full.path)
+    problems = compare(summary.path, full.path).differences
     for table in ("core.reaction_counts", "core.treated_patients_by_month"):
         assert any(p.startswith(table + ":") for p in problems), (table, problems)
 
