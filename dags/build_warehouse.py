@@ -1,9 +1,10 @@
 """Rebuild the DuckDB warehouse whenever new events were committed.
 
 Scheduled on the ``SUBMISSION_EVENTS`` or ``LITERATURE_EVENTS`` asset (either one is enough).
-One task wraps ``safety_ledger.build.build``: it replays every committed event into
-``$SAFETY_LEDGER_HOME/warehouse/safety.duckdb`` (built under a temporary name, then renamed over
-the old file, so readers never see a half-built warehouse) and updates the ``WAREHOUSE`` asset.
+One task wraps ``safety_ledger.build.build``: it builds ``$SAFETY_LEDGER_HOME/warehouse/safety.duckdb``
+from every committed event (incrementally from the previous file when allowed, else by a full
+replay; warehouse/README.md, Build 5), under a temporary name, then renamed over the old file,
+so readers never see a half-built warehouse, and updates the ``WAREHOUSE`` asset.
 """
 from __future__ import annotations
 

@@ -34,6 +34,7 @@ from eventkit import (infusion, irae, patient, publication, reaction, retraction
                       write_literature_drop)
 from safety_ledger import build as build_module
 from safety_ledger.build import build
+from safety_ledger.cli import main
 from safety_ledger.home import Home
 from safety_ledger.warehouse_diff import compare
 
@@ -221,6 +222,31 @@ def test_counts_by_difference_are_updated_not_recomputed(tmp_path, monkeypatch):
     problems = compare(summary.path, full.path).differences
     for table in ("core.reaction_counts", "core.treated_patients_by_month"):
         assert any(p.startswith(table + ":") for p in problems), (table, problems)
+
+
+def test_build_verify_replay_proves_the_published_warehouse_or_publishes_a_replay(tmp_path, monkeypatch, capsys):
+    """`safety-ledger build --verify-replay`: the build is compared with a full replay of
+    the same events; with a defect planted in an incremental rule (the scope of
+    test_counts_by_difference_are_updated_not_recomputed), the difference is reported,
+    exit 1, and what is published is then a full replay."""
+    home = Home(tmp_path / "home")
+    write_batch(home, "b1", ingested_at="2025-06-01T00:00:00Z", patients=[patient("P1")],
+                infusions=[infusion("I1", "P1", cycle=1, started_at="2025-01-05T09:00:00+08:00")])
+    assert main(["--home", str(home.root), "build", "--verify-replay"]) == 0
+    assert "the same as a full replay of the same events" in capsys.readouterr().out
+    write_batch(home, "b2", ingested_at="2025-06-02T00:00:00Z",
+                infusions=[infusion("I2", "P1", cycle=2, started_at="2025-02-05T09:00:00+08:00")])
+    narrow = {name: dataclasses.replace(rule, reads={r: "scope_patient" for r in rule.reads})
+              for name, rule in build_module.BY_DIFFERENCE.items()}
+    monkeypatch.setattr(build_module, "BY_DIFFERENCE", narrow)
+    assert main(["--home", str(home.root), "build", "--verify-replay"]) == 1
+    err = capsys.readouterr().err
+    assert "the incremental build of" in err and "differed from a full replay" in err
+    assert "  core.reaction_counts: " in err and "A full replay is now published" in err
+    monkeypatch.undo()
+    full = build(home, incremental=False, out=tmp_path / "full.duckdb", **QUIET)
+    assert compare(home.warehouse, full.path).differences == []
+    assert [p.name for p in home.warehouse.parent.iterdir() if "replay" in p.name] == []
 
 
 def test_data_issues_are_recomputed_for_the_records_in_scope_only(tmp_path):
