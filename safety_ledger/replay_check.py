@@ -37,6 +37,21 @@ class ReplayCheck:
     def ok(self) -> bool:
         return not self.comparison.differences
 
+    def lines(self) -> list[str]:
+        """What to tell the person who ran it (`safety-ledger build --verify-replay`, the
+        verify_warehouse DAG): one line when the same, else what differed and what to do."""
+        c = self.comparison
+        if self.ok:
+            return [f"published {self.built.path}: the same as a full replay of the same events "
+                    f"({c.relations} relations, {c.rows:,} table rows compared)"]
+        relations = {line.split(":")[0] for line in c.differences}
+        return ([f"the {self.built.mode} build of {self.built.path} differed from a full replay of the "
+                 f"same events in {len(relations)} relation(s):"]
+                + [f"  {line}" for line in c.differences]
+                + [f"A full replay is now published at {self.republished.path}: its figures are right.  "
+                   "The difference is a defect in an incremental rule (safety_ledger/build.py, "
+                   "warehouse/incremental.sql): please report it with these lines."])
+
 
 def build_and_verify(home: Home, as_of: datetime | None = None, out: Path | None = None,
                      progress: Callable[[str], None] = print) -> ReplayCheck:

@@ -26,7 +26,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 DAGS = REPO / "dags"
 SAMPLES = REPO / "samples"
-DAG_IDS = {"ingest_site_submissions", "ingest_literature", "build_warehouse"}
+DAG_IDS = {"ingest_site_submissions", "ingest_literature", "build_warehouse", "verify_warehouse"}
 AIRFLOW_BIN = Path(sys.executable).with_name("airflow")
 
 
@@ -181,6 +181,13 @@ def test_build_warehouse_is_scheduled_on_either_asset(parsed):
     assert build["outlets"] == {"build": ["safety_ledger_warehouse"]}
 
 
+def test_verify_warehouse_runs_weekly_without_catchup_and_emits_the_warehouse(parsed):
+    verify = parsed["dags"]["verify_warehouse"]
+    assert verify["timetable"] == "CronTriggerTimetable" and verify["schedule"] in ("@weekly", "0 0 * * 0")
+    assert verify["catchup"] is False
+    assert verify["outlets"] == {"verify": ["safety_ledger_warehouse"]}
+
+
 def test_core_package_never_imports_airflow():
     offenders = []
     for py in (REPO / "safety_ledger").rglob("*.py"):
@@ -241,6 +248,15 @@ def test_seed_submission_end_to_end(airflow_env, airflow_db, ledger_home):
     # The seed paper: 4 patients with an index reaction; cases 1, 2 and 4 rechallenged, all
     # three successfully; case 3 not rechallenged.
     assert tuple(int(x) for x in got) == (4, 3, 3)
+
+    # the weekly proof: the published warehouse against a full replay of the same events
+    run_id, out = dags_test(airflow_env, "verify_warehouse", ledger_home)
+    assert task_states(airflow_db, "verify_warehouse", run_id) == {"verify": "success"}
+    assert asset_events(airflow_db, "verify_warehouse", run_id) == ["safety_ledger_warehouse"]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        relations = con.execute("SELECT count(*) FROM information_schema.tables "
+                                "WHERE table_schema <> 'meta'").fetchone()[0]
+    assert f"the same as a full replay of the same events ({relations} relations, " in out
 
 
 def test_literature_end_to_end(airflow_env, airflow_db, ledger_home):
