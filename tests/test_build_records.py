@@ -89,6 +89,21 @@ def test_retracted_reaction_and_irae(home):
     assert one(path, "SELECT events FROM marts.irae_monthly")["events"] == 1
 
 
+def test_a_record_retracted_twice_at_the_same_time_keeps_the_first_ingested_reason(home):
+    """core.retracted_records.reason is the first retraction's: by recorded_at, then
+    ingested_at, then event_id; never whichever the scan met first (a full replay and an
+    incremental build must agree).  Here the later-ingested batch is the one read first."""
+    two_patients(home)
+    same = "2025-06-01T12:00:00Z"
+    write_batch(home, "b2", ingested_at="2025-06-03T00:00:00Z",
+                retractions=[retraction("infusion", "I1", reason="duplicate entry", recorded_at=same)])
+    write_batch(home, "b3", ingested_at="2025-06-02T00:00:00Z",
+                retractions=[retraction("infusion", "I1", reason="wrong patient", recorded_at=same)])
+    path = build_home(home)
+    assert rows(path, "SELECT ref, retractions, reason FROM core.retracted_records") == [
+        {"ref": "I1", "retractions": 2, "reason": "wrong patient"}]
+
+
 def test_retraction_is_scoped_to_its_site(home):
     two_patients(home)
     write_batch(home, "x1", site_id="SITE-X", ingested_at="2025-06-02T00:00:00Z",
