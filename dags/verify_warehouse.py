@@ -4,10 +4,12 @@ One task wraps ``safety_ledger.replay_check.build_and_verify``, as ``safety-ledg
 --verify-replay`` does (warehouse/README.md, Build 6): it builds as usual (incrementally when
 allowed), then, holding the ingest lock, replays every event into a temporary folder and
 compares the two files, relation by relation and row by row. Same: the task succeeds. Different:
-a full replay is published instead (its figures are right) and the task fails without retrying,
-its log listing the relations that differed: a defect in an incremental rule, to be reported.
-It costs one full replay (about a minute at 10 million events). Either way it updates the
-``WAREHOUSE`` asset, as the file was published again.
+its log lists the relations that differed (a defect in an incremental rule, to be reported), a
+full replay is published instead (its figures are right), and the task fails without retrying.
+When that week's build was itself a full replay there is nothing incremental to check: the task
+says so and succeeds. It costs one full replay (about a minute at 10 million events). A task that
+succeeds updates the ``WAREHOUSE`` asset (the file was published again); a failed one records no
+asset event, as Airflow does for every failed task.
 """
 from __future__ import annotations
 

@@ -166,9 +166,10 @@ def test_full_replay_whenever_the_previous_warehouse_cannot_be_the_start(tmp_pat
 
 
 def test_equality_check_sees_a_difference(tmp_path):
-    """The comparison itself can fail: a changed value, a row twice (the multiset differs,
-    the set does not), a view defined otherwise and a macro defined otherwise are each
-    found, where they are."""
+    """The comparison itself can fail: a changed value, an empty list made NULL (DuckDB's
+    hash() gives both the same value), a row twice (the multiset differs, the set does
+    not), a view defined otherwise and a macro defined otherwise are each found, where
+    they are."""
     home = Home(tmp_path / "home")
     write_batch(home, "b1", patients=[patient("P1")],
                 infusions=[infusion("I1", "P1"), infusion("I2", "P1", cycle=2, started_at="2025-01-26T09:00:00+08:00")])
@@ -190,6 +191,9 @@ def test_equality_check_sees_a_difference(tmp_path):
         return compare(a, c).differences
 
     problems = changed("UPDATE core.infusion_status SET cycle = 3 WHERE infusion_ref = 'I1'")
+    assert [p[:p.index(",")] for p in problems] == ["core.infusion_status: 1 row(s) only in incremental",
+                                                    "core.infusion_status: 1 row(s) only in full"]
+    problems = changed("UPDATE core.infusion_status SET premedication = NULL WHERE infusion_ref = 'I1'")
     assert [p[:p.index(",")] for p in problems] == ["core.infusion_status: 1 row(s) only in incremental",
                                                     "core.infusion_status: 1 row(s) only in full"]
     problems = changed("INSERT INTO core.infusion_status SELECT * FROM core.infusion_status WHERE infusion_ref = 'I2'")
@@ -225,24 +229,35 @@ def test_counts_by_difference_are_updated_not_recomputed(tmp_path, monkeypatch):
 
 
 def test_build_verify_replay_proves_the_published_warehouse_or_publishes_a_replay(tmp_path, monkeypatch, capsys):
-    """`safety-ledger build --verify-replay`: the build is compared with a full replay of
-    the same events; with a defect planted in an incremental rule (the scope of
-    test_counts_by_difference_are_updated_not_recomputed), the difference is reported,
-    exit 1, and what is published is then a full replay."""
+    """`safety-ledger build --verify-replay`: an incremental build is compared with a full
+    replay of the same events; a build that was itself a full replay has nothing to check;
+    with a defect planted in an incremental rule (the scope of
+    test_counts_by_difference_are_updated_not_recomputed) the difference is reported,
+    exit 1, and what is published is then a full replay.  A scratch folder left by a
+    killed check is removed."""
     home = Home(tmp_path / "home")
     write_batch(home, "b1", ingested_at="2025-06-01T00:00:00Z", patients=[patient("P1")],
                 infusions=[infusion("I1", "P1", cycle=1, started_at="2025-01-05T09:00:00+08:00")])
-    assert main(["--home", str(home.root), "build", "--verify-replay"]) == 0
-    assert "the same as a full replay of the same events" in capsys.readouterr().out
-    write_batch(home, "b2", ingested_at="2025-06-02T00:00:00Z",
+    cli = ["--home", str(home.root), "build", "--verify-replay"]
+    assert main(cli) == 0
+    assert "a full replay (no previous warehouse), so there was no incremental build to check" \
+        in capsys.readouterr().out
+    left = home.warehouse.parent / ".replay-check-killed"
+    (left / "x").mkdir(parents=True)
+    write_batch(home, "b2", ingested_at="2025-06-02T00:00:00Z", patients=[patient("P2")])
+    assert main(cli) == 0
+    assert "the incremental build (1 batch(es) committed since the previous build) is the same as a full " \
+           "replay of the same events (" in capsys.readouterr().out
+    assert not left.exists()
+    write_batch(home, "b3", ingested_at="2025-06-03T00:00:00Z",
                 infusions=[infusion("I2", "P1", cycle=2, started_at="2025-02-05T09:00:00+08:00")])
     narrow = {name: dataclasses.replace(rule, reads={r: "scope_patient" for r in rule.reads})
               for name, rule in build_module.BY_DIFFERENCE.items()}
     monkeypatch.setattr(build_module, "BY_DIFFERENCE", narrow)
-    assert main(["--home", str(home.root), "build", "--verify-replay"]) == 1
+    assert main(cli) == 1
     err = capsys.readouterr().err
-    assert "the incremental build of" in err and "differed from a full replay" in err
-    assert "  core.reaction_counts: " in err and "A full replay is now published" in err
+    assert "the incremental build of" in err and "differed from a full replay of the same events:" in err
+    assert "  core.reaction_counts: " in err and "A full replay is published instead" in err
     monkeypatch.undo()
     full = build(home, incremental=False, out=tmp_path / "full.duckdb", **QUIET)
     assert compare(home.warehouse, full.path).differences == []
