@@ -21,9 +21,11 @@ read from wait4() (the child and everything it waited for):
                 built before the 1% batch (a copy of it is put back before each run) and adds
                 only the new batches; its log must say "incremental", else the run fails
   replay after  safety-ledger build --out F: a full replay of the same events into another
-                file (once), which bench/steps.py compare checks against the incremental
-                warehouse, every relation and row (safety_ledger/warehouse_diff.py); a
-                difference fails the run after the report is written
+                file, its runs in turns with the incremental build's (so that a machine whose
+                speed drifts weighs on both alike): the incremental build's target is a share
+                of it.  bench/steps.py compare then checks the last incremental warehouse
+                against the last replay, every relation and row (safety_ledger/warehouse_diff.py);
+                a difference fails the run after the report is written
 
 The build, the limit and the peer run `--runs` times (default 3) on the same events and
 the median wall time is reported (the machine may be shared).  limit and peer are checked against the warehouse's marts (counts equal, rates within
@@ -194,21 +196,30 @@ def bench_size(target: int, work: Path, per_patient: float, repeat: int, seed: i
                  "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "steps": {}}
     steps = res["steps"]
 
+    def alternate(*specs, runs: int = 1, js: Path | None = None) -> None:
+        """Run each step of `specs` (key, argv, before) `runs` times, taking turns (A B A B
+        ...: a machine whose speed drifts during the bench weighs on each alike); per step
+        the median wall time, the largest peak RSS, every run kept.  `before()`, if given,
+        runs (untimed, in this process) before each run of its step."""
+        done: dict[str, list] = {key: [] for key, _, _ in specs}
+        for i in range(runs):
+            for key, argv, before in specs:
+                if before is not None:
+                    before()
+                done[key].append(run_step(key if runs == 1 else f"{key} ({i + 1}/{runs})", argv,
+                                          logs / (f"{key}.log" if i == 0 else f"{key}.{i + 1}.log"), js))
+        for key, runs_of_key in done.items():
+            one = dict(runs_of_key[0])
+            if runs > 1:
+                one.update(seconds=statistics.median(d["seconds"] for d in runs_of_key),
+                           peak_rss=max(d["peak_rss"] for d in runs_of_key),
+                           runs=[d["seconds"] for d in runs_of_key], load_after=runs_of_key[-1]["load_after"])
+            steps[key] = one
+
     def step(key: str, argv: list[str], js: Path | None = None, runs: int = 1, before=None) -> None:
         """Run a step `runs` times (steps that can be re-run on the same state: the build,
-        the limit, the peer): the median wall time, the largest peak RSS, every run kept.
-        `before()`, if given, runs (untimed, in this process) before each run."""
-        done = []
-        for i in range(runs):
-            if before is not None:
-                before()
-            done.append(run_step(key if runs == 1 else f"{key} ({i + 1}/{runs})", argv,
-                                 logs / (f"{key}.log" if i == 0 else f"{key}.{i + 1}.log"), js))
-        one = dict(done[0])
-        if runs > 1:
-            one.update(seconds=statistics.median(d["seconds"] for d in done), peak_rss=max(d["peak_rss"] for d in done),
-                       runs=[d["seconds"] for d in done], load_after=done[-1]["load_after"])
-        steps[key] = one
+        the limit, the peer)."""
+        alternate((key, argv, before), runs=runs, js=js)
 
     step("generate", [PY, str(BENCH / "steps.py"), "generate", "--landing", str(home / "landing"),
                       "--sites", str(sites), "--patients", str(patients), "--seed", str(seed),
@@ -266,21 +277,26 @@ def bench_size(target: int, work: Path, per_patient: float, repeat: int, seed: i
                          "--json", str(folder / "ingest_1pct.json")], folder / "ingest_1pct.json")
     before_1pct = folder / "warehouse-before-1pct.duckdb"
     shutil.copyfile(warehouse, before_1pct)  # the warehouse of every batch but the 1% batch
-    step("build_after_1pct", CLI + ["--home", str(home), "build"], runs=runs,
-         before=lambda: shutil.copyfile(before_1pct, warehouse))
-    for i in range(runs):  # each run must have taken the incremental path
+    # The incremental build, and a full replay of the same events into another file, in
+    # turns: the replay is what the incremental build is measured against, and the proof
+    # that it gives the same warehouse.
+    replay = folder / "replay-after-1pct.duckdb"
+    alternate(("build_after_1pct", CLI + ["--home", str(home), "build"],
+               lambda: shutil.copyfile(before_1pct, warehouse)),
+              ("replay_after_1pct", CLI + ["--home", str(home), "build", "--out", str(replay)],
+               lambda: replay.unlink(missing_ok=True)),
+              runs=runs)
+    for i in range(runs):  # each run must have taken the path it measures
         log = logs / ("build_after_1pct.log" if i == 0 else f"build_after_1pct.{i + 1}.log")
         line = next((x for x in log.read_text().splitlines() if x.startswith("sources:")), "")
         if "(incremental:" not in line and "; incremental:" not in line:
             raise StepFailed(f"build_after_1pct run {i + 1} was not incremental: {line[-200:]}")
+        if "(full replay" not in (logs / ("replay_after_1pct.log" if i == 0
+                                          else f"replay_after_1pct.{i + 1}.log")).read_text():
+            raise StepFailed(f"replay_after_1pct run {i + 1} was not a full replay")
     steps["build_after_1pct"]["path"] = line[line.index("incremental:"):].rstrip(")")
     before_1pct.unlink()
-    # the proof at this size: a full replay of the same events, compared with the incremental warehouse
-    replay = folder / "replay-after-1pct.duckdb"
-    replay.unlink(missing_ok=True)
-    step("replay_after_1pct", CLI + ["--home", str(home), "build", "--out", str(replay)])
-    if "(full replay" not in (logs / "replay_after_1pct.log").read_text():
-        raise StepFailed("replay_after_1pct was not a full replay")
+    # the proof at this size: the last incremental warehouse against the last full replay
     res["replay_check"] = run_step("compare", [PY, str(BENCH / "steps.py"), "compare", "--got", str(warehouse),
                                                "--want", str(replay), "--json", str(folder / "compare.json")],
                                    logs / "compare.log", folder / "compare.json")["result"]
@@ -388,6 +404,9 @@ def size_figures(r: dict) -> dict:
         "build_s": st["build"]["seconds"], "limit_s": st["limit"].get("seconds"),
         "peer_s": st["peer"].get("seconds"),
         "incr_s": st["build_after_1pct"]["seconds"],
+        # the incremental build against a full replay of the same events run in turns with
+        # it (results saved before that: against the full build of the events before the batch)
+        "incr_of": st.get("replay_after_1pct", st["build"])["seconds"],
         "rss_pipeline": max([ingest_rss(ing), ingest_rss(ing1)]
                             + [st[k]["peak_rss"] for k in ("build", "dashboard", "build_after_1pct")]),
         "query_p95_ms": max(q["p95_ms"] for p in st["dashboard"]["result"]["pages"] for q in p["queries"]),
@@ -478,17 +497,19 @@ def report(results: list[dict], skipped: list[dict], mach: dict, args, failures:
                      f"{_ratio(s['seconds'], peer.get('seconds'))} | " + _runs(s)
                      + ("incremental build (from the warehouse before the batch; "
                         f"{s.get('path', 'incremental')}): "
-                        f"{100 * s['seconds'] / st['build']['seconds']:.0f}% of the full build"
+                        + (f"{100 * s['seconds'] / f['incr_of']:.0f}% of the full replay of the same events "
+                           "(next row; their runs taken in turns)" if "replay_after_1pct" in st
+                           else f"{100 * s['seconds'] / st['build']['seconds']:.0f}% of the full build")
                         if key != "build" else "all marts, published") + " |")
         if "replay_after_1pct" in st:
             s, rc = st["replay_after_1pct"], r["replay_check"]
             L.append(f"| full replay after the 1% batch | {_s(s['seconds'])} | "
                      f"{(f['events'] + st['ingest_1pct']['result']['events']) / s['seconds']:,.0f} events/s | "
                      f"{_mib(s['peak_rss'])} | {_ratio(s['seconds'], lim.get('seconds'))} | "
-                     f"{_ratio(s['seconds'], peer.get('seconds'))} | one run, the same events as the build after "
-                     f"the 1% batch, which took {100 * st['build_after_1pct']['seconds'] / s['seconds']:.0f}% of it; "
-                     + ("the two warehouses are **identical**: "
-                        if not rc["differences"] else "the two warehouses **DIFFER**: ")
+                     f"{_ratio(s['seconds'], peer.get('seconds'))} | " + _runs(s) + "into another file, the same "
+                     "events as the build after the 1% batch, each run just after one of its runs; the last "
+                     "incremental warehouse against the last replay: "
+                     + ("**identical**: " if not rc["differences"] else "**DIFFERENT**: ")
                      + f"{rc['relations']} relations, {rc['rows']:,} table rows compared "
                      f"(safety_ledger/warehouse_diff.py, {rc['seconds']:.1f} s) |")
         for ref, text in (("limit", "limit (DuckDB, 1 query)"), ("peer", "peer (pandas)")):
@@ -559,9 +580,10 @@ def report(results: list[dict], skipped: list[dict], mach: dict, args, failures:
                 f"peer = {size_figures(r)['peer_s'] / size_figures(r)['build_s']:.2f} × build"
                 if size_figures(r)["peer_s"] else "peer not run" for r in results),
              None if not fb["peer_s"] else fb["peer_s"] >= TARGETS["peer_over_build"] * fb["build_s"]),
-            ("build after a 1% batch ≤ 20% of the full build", " / ".join(
-                f"{100 * size_figures(r)['incr_s'] / size_figures(r)['build_s']:.0f}%" for r in results),
-             fb["incr_s"] <= TARGETS["incremental_over_full"] * fb["build_s"]),
+            ("build after a 1% batch ≤ 20% of the full build (a full replay of the same events, "
+             "their runs in turns)", " / ".join(
+                f"{100 * size_figures(r)['incr_s'] / size_figures(r)['incr_of']:.0f}%" for r in results),
+             fb["incr_s"] <= TARGETS["incremental_over_full"] * fb["incr_of"]),
             ("every dashboard query p95 ≤ 150 ms", per("query_p95_ms", lambda x: f"slowest {x:.0f} ms"),
              fb["query_p95_ms"] <= TARGETS["query_p95_ms"]),
         ]
