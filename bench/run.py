@@ -196,6 +196,10 @@ def bench_size(target: int, work: Path, per_patient: float, repeat: int, seed: i
                  "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "steps": {}}
     steps = res["steps"]
 
+    def run_log(key: str, i: int) -> Path:
+        """The log of run i (from 0) of a step."""
+        return logs / (f"{key}.log" if i == 0 else f"{key}.{i + 1}.log")
+
     def alternate(*specs, runs: int = 1, js: Path | None = None) -> None:
         """Run each step of `specs` (key, argv, before) `runs` times, taking turns (A B A B
         ...: a machine whose speed drifts during the bench weighs on each alike); per step
@@ -207,7 +211,7 @@ def bench_size(target: int, work: Path, per_patient: float, repeat: int, seed: i
                 if before is not None:
                     before()
                 done[key].append(run_step(key if runs == 1 else f"{key} ({i + 1}/{runs})", argv,
-                                          logs / (f"{key}.log" if i == 0 else f"{key}.{i + 1}.log"), js))
+                                          run_log(key, i), js))
         for key, runs_of_key in done.items():
             one = dict(runs_of_key[0])
             if runs > 1:
@@ -287,12 +291,11 @@ def bench_size(target: int, work: Path, per_patient: float, repeat: int, seed: i
                lambda: replay.unlink(missing_ok=True)),
               runs=runs)
     for i in range(runs):  # each run must have taken the path it measures
-        log = logs / ("build_after_1pct.log" if i == 0 else f"build_after_1pct.{i + 1}.log")
-        line = next((x for x in log.read_text().splitlines() if x.startswith("sources:")), "")
+        line = next((x for x in run_log("build_after_1pct", i).read_text().splitlines()
+                     if x.startswith("sources:")), "")
         if "(incremental:" not in line and "; incremental:" not in line:
             raise StepFailed(f"build_after_1pct run {i + 1} was not incremental: {line[-200:]}")
-        if "(full replay" not in (logs / ("replay_after_1pct.log" if i == 0
-                                          else f"replay_after_1pct.{i + 1}.log")).read_text():
+        if "(full replay" not in run_log("replay_after_1pct", i).read_text():
             raise StepFailed(f"replay_after_1pct run {i + 1} was not a full replay")
     steps["build_after_1pct"]["path"] = line[line.index("incremental:"):].rstrip(")")
     before_1pct.unlink()
@@ -497,9 +500,9 @@ def report(results: list[dict], skipped: list[dict], mach: dict, args, failures:
                      f"{_ratio(s['seconds'], peer.get('seconds'))} | " + _runs(s)
                      + ("incremental build (from the warehouse before the batch; "
                         f"{s.get('path', 'incremental')}): "
-                        + (f"{100 * s['seconds'] / f['incr_of']:.0f}% of the full replay of the same events "
-                           "(next row; their runs taken in turns)" if "replay_after_1pct" in st
-                           else f"{100 * s['seconds'] / st['build']['seconds']:.0f}% of the full build")
+                        + f"{100 * s['seconds'] / f['incr_of']:.0f}% of "
+                        + ("the full replay of the same events (next row; their runs taken in turns)"
+                           if "replay_after_1pct" in st else "the full build")
                         if key != "build" else "all marts, published") + " |")
         if "replay_after_1pct" in st:
             s, rc = st["replay_after_1pct"], r["replay_check"]
