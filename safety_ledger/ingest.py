@@ -135,9 +135,10 @@ def _canonical(kind: str, cells: pa.Array, typed: pd.Series) -> pa.Array:
     if kind in ("int", "float", "date"):
         # pandas' text of the value (375.0), made once per distinct value
         text = pa.array(validation.by_distinct(lambda v: v.astype("string"), typed), type=pa.string())
-    elif kind == "timestamp":   # formatted once per distinct instant
-        coded = pa.array(typed.dt.as_unit("us"), type=event_schema.TS).dictionary_encode()
-        text = pc.strftime(coded.dictionary, format="%Y-%m-%dT%H:%M:%S").take(coded.indices)
+    elif kind == "timestamp":   # the UTC instant to the microsecond: 2024-01-01T00:20:00.000000
+        instants = typed.dt.tz_convert(None).dt.as_unit("us").to_numpy()
+        text = pa.array(np.datetime_as_string(instants, unit="us"), type=pa.string())
+        text = pc.if_else(pa.array(typed.notna().to_numpy()), text, pa.scalar(None, pa.string()))
     else:
         text = cells
     return pc.fill_null(text, "\x00")

@@ -189,6 +189,24 @@ def test_versions_repeated_within_one_file_are_checked_against_its_first_row(hom
     assert q == [(3, ["infusions.key.conflict"])]
 
 
+def test_content_hash_is_the_sha256_of_the_canonical_texts(home):
+    """The content hash is kept in every event and compared with every later row of the
+    record: its text must not change with the code. Written by hand here: each column but
+    recorded_at, joined by US; a number as its float text (1 -> 1.0), a timestamp as its
+    UTC instant to the microsecond, an empty cell as NUL, patient_ref as its pseudonym.
+    The same row sent again with started_at at another offset is the same content."""
+    fractional = dict(INFUSION, started_at="2025-03-22T09:40:00.25+08:00")
+    submit(home, "s1", {"patients.csv": [PATIENT], "infusions.csv": [fractional]})
+    submit(home, "s2", {"infusions.csv": [dict(fractional, started_at="2025-03-22T01:40:00.250Z")]})
+    s1, s2 = ingest_landing(home, **QUIET)
+    pseudonym = Pseudonymizer(home.key_file.read_bytes().strip())("SITE-A", "MRN-7777")
+    canonical = "\x1f".join(["INF-1", pseudonym, "1.0", "2025-03-22T01:40:00.250000", "250.0", "60.0",
+                             "standard", "\x00", "\x00", "true"])
+    [event] = events(home, "infusions")
+    assert event["content_hash"] == hashlib.sha256(canonical.encode()).hexdigest()
+    assert (s2.events, s2.duplicates, s2.quarantined) == (0, 1, 0)
+
+
 def test_correction_is_a_new_version(home):
     submit(home, "s1", {"patients.csv": [PATIENT], "infusions.csv": [INFUSION]})
     submit(home, "s2", {"infusions.csv": [dict(INFUSION, dose_mg=200, recorded_at=LATER)]})
