@@ -188,6 +188,16 @@ def _codes(frame: pd.DataFrame, group: Group) -> np.ndarray:
     return pd.factorize(codes)[0]
 
 
+def _first_rows(codes: np.ndarray) -> np.ndarray:
+    """The first row of code 0, 1, ..., for codes numbered in order of first appearance
+    (as _codes gives them): a row holds a new code where the codes' running maximum rises.
+    One pass, where np.unique(return_index=True) sorts every row of the wave."""
+    if not len(codes):
+        return np.zeros(0, dtype=np.int64)
+    highest = np.maximum.accumulate(codes)
+    return np.flatnonzero(np.concatenate(([True], highest[1:] > highest[:-1])))
+
+
 @dataclass
 class Distinct:
     """GX's batch for a frame (`values`: for each column group, one row per distinct
@@ -204,7 +214,7 @@ def distinct_values(frame: pd.DataFrame, groups: tuple[Group, ...]) -> Distinct:
     for g in groups:
         codes = _codes(frame, g)
         codes_of[g] = codes
-        firsts[g] = np.unique(codes, return_index=True)[1]   # the first row of code 0, 1, ...
+        firsts[g] = _first_rows(codes)
     length = max(len(f) for f in firsts.values())
     values, row_codes, value_codes = {}, {}, {}
     for g, first in firsts.items():

@@ -4,6 +4,7 @@ broken, some sharing a bad value; the verdicts must be the rows', and GX must ha
 only one row per distinct value of each column group."""
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 
 from safety_ledger import contract, validation
@@ -55,3 +56,11 @@ def test_gx_sees_one_row_per_distinct_value():
     at = {code: i for i, code in enumerate(distinct.value_codes["protocol"])}
     assert [distinct.values["protocol"][at[c]] for c in distinct.row_codes["protocol"]] == \
         [r["protocol"] for r in ROWS]
+
+
+def test_first_rows_of_codes_in_order_of_appearance():
+    """The row that first holds each code, by hand: codes 0, 1, 2, 3 first appear at rows
+    0, 2, 4 and 6; a repeated code is not a first row; no rows, no codes."""
+    assert list(validation._first_rows(np.array([0, 0, 1, 0, 2, 1, 3, 3]))) == [0, 2, 4, 6]
+    assert list(validation._first_rows(np.array([0]))) == [0]
+    assert list(validation._first_rows(np.array([], dtype=np.int64))) == []
