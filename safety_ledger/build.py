@@ -32,6 +32,7 @@ import math
 import os
 import re
 import shutil
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -342,7 +343,7 @@ def build(home: Home, as_of: datetime | None = None, out: Path | None = None,
     target = (Path(out) if out is not None else home.warehouse).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     summary = BuildSummary(path=target, as_of=as_of, built_at=built_at)
-    with _build_lock(target):
+    with build_lock(target):
         swept = _sweep_temporaries(target)
         if swept:
             progress(f"removed {swept} temporary file(s) of an interrupted build")
@@ -588,14 +589,29 @@ def _write_state(con: duckdb.DuckDBPyConnection, fingerprint: str, summary: Buil
                  before + 1 if summary.mode == "incremental" else 0])
 
 
+_held = threading.local()   # .targets: the targets whose build lock this thread holds
+
+
 @contextmanager
-def _build_lock(target: Path) -> Iterator[None]:
-    """One build at a time per target: a second one waits (the lock file stays)."""
+def build_lock(target: Path) -> Iterator[None]:
+    """One build at a time per target (the resolved path): a second one, in another
+    process or thread, waits (the lock file stays).  The thread that holds it may take it
+    again, so that a caller can keep a target across several builds: `build
+    --verify-replay` holds it from its build to the end of its check (replay_check.py)."""
+    target = Path(target).resolve()
+    if not hasattr(_held, "targets"):
+        _held.targets = set()
+    held = _held.targets
+    if target in held:
+        yield
+        return
     with open(target.parent / f".{target.name}.build.lock", "a+") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
+        held.add(target)
         try:
             yield
         finally:
+            held.discard(target)
             fcntl.flock(f, fcntl.LOCK_UN)
 
 

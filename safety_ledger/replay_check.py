@@ -8,7 +8,8 @@ their data; this checks it on the program's own events, for a data engineer to r
 when they want that proof (the verify_warehouse DAG runs it weekly).
 
 Both builds run under the ingest lock, so no batch is committed between them and they
-read the same events.  The full replay goes to a temporary folder beside the warehouse
+read the same events, and the check holds the warehouse's build lock throughout, so no
+other build (an as-of build into the same file, say) replaces it before it is compared.  The full replay goes to a temporary folder beside the warehouse
 and is removed (a folder left by a killed check is removed by the next one).  If the two
 differ, the differences are reported and the published warehouse is replaced by a full
 replay (built and published as any build is): they point to a defect in an incremental
@@ -25,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from .build import BuildSummary, build
+from .build import BuildSummary, build, build_lock
 from .event_store import ingest_lock
 from .home import Home
 from .warehouse_diff import Comparison, compare
@@ -64,7 +65,11 @@ class ReplayCheck:
 
 def build_and_verify(home: Home, as_of: datetime | None = None, out: Path | None = None,
                      progress: Callable[[str], None] = print) -> ReplayCheck:
-    with ingest_lock(home, progress):
+    target = Path(out) if out is not None else home.warehouse
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # No batch committed, and no other build published at the target (an as-of build,
+    # say), between the build and the end of its check: it compares what it built.
+    with ingest_lock(home, progress), build_lock(target):
         built = build(home, as_of=as_of, out=out, progress=progress)
         for left in built.path.parent.glob(SCRATCH_PREFIX + "*"):   # a killed check's
             shutil.rmtree(left, ignore_errors=True)

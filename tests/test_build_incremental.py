@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from safety_ledger import build as build_module
 from safety_ledger.build import build
 from safety_ledger.cli import main
 from safety_ledger.home import Home
+from safety_ledger.replay_check import build_and_verify
 from safety_ledger.warehouse_diff import compare
 
 QUIET = dict(progress=lambda _: None)
@@ -262,6 +264,42 @@ def test_build_verify_replay_proves_the_published_warehouse_or_publishes_a_repla
     full = build(home, incremental=False, out=tmp_path / "full.duckdb", **QUIET)
     assert compare(home.warehouse, full.path).differences == []
     assert [p.name for p in home.warehouse.parent.iterdir() if "replay" in p.name] == []
+
+
+def test_verify_replay_keeps_the_warehouse_until_its_check_is_done(tmp_path, monkeypatch):
+    """An as-of build into the same file, started while --verify-replay replays the
+    events, waits for the check to end: else it would publish b1 alone in between, and the
+    check would compare that with the replay of b1 and b2 and call it a defect.  It then
+    runs and publishes as asked."""
+    home = Home(tmp_path / "home")
+    write_batch(home, "b1", ingested_at="2025-06-01T00:00:00Z", patients=[patient("P1")])
+    build(home, **QUIET)
+    write_batch(home, "b2", ingested_at="2025-06-02T00:00:00Z", patients=[patient("P2")])
+    as_of = datetime(2025, 6, 1, 12, tzinfo=timezone.utc)
+    entered, other = threading.Event(), {}
+    sweep = build_module._sweep_temporaries
+
+    def sweep_and_say(target):   # called as soon as a build holds the target's lock
+        if threading.current_thread().name == "as-of build":
+            entered.set()
+        return sweep(target)
+    monkeypatch.setattr(build_module, "_sweep_temporaries", sweep_and_say)
+
+    def as_of_build():
+        other["summary"] = build(home, as_of=as_of, **QUIET)
+    thread = threading.Thread(target=as_of_build, name="as-of build")
+
+    def progress(line):
+        if line.startswith("full replay of the same events"):
+            thread.start()
+            if entered.wait(timeout=2):   # it got in: let it publish before the compare
+                thread.join()
+    check = build_and_verify(home, progress=progress)
+    assert check.comparison is not None and check.ok, check.lines()
+    thread.join()
+    assert other["summary"].as_of == as_of
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw.patients").fetchone()[0] == 1   # b1 only: as of
 
 
 def test_data_issues_are_recomputed_for_the_records_in_scope_only(tmp_path):
