@@ -343,7 +343,7 @@ def build(home: Home, as_of: datetime | None = None, out: Path | None = None,
     target = (Path(out) if out is not None else home.warehouse).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     summary = BuildSummary(path=target, as_of=as_of, built_at=built_at)
-    with build_lock(target):
+    with build_lock(target, progress):
         swept = _sweep_temporaries(target)
         if swept:
             progress(f"removed {swept} temporary file(s) of an interrupted build")
@@ -593,10 +593,10 @@ _held = threading.local()   # .targets: the targets whose build lock this thread
 
 
 @contextmanager
-def build_lock(target: Path) -> Iterator[None]:
+def build_lock(target: Path, progress: Callable[[str], None] = print) -> Iterator[None]:
     """One build at a time per target (the resolved path): a second one, in another
-    process or thread, waits (the lock file stays).  The thread that holds it may take it
-    again, so that a caller can keep a target across several builds: `build
+    process or thread, says so and waits (the lock file stays).  The thread that holds it
+    may take it again, so that a caller can keep a target across several builds: `build
     --verify-replay` holds it from its build to the end of its check (replay_check.py)."""
     target = Path(target).resolve()
     if not hasattr(_held, "targets"):
@@ -605,8 +605,14 @@ def build_lock(target: Path) -> Iterator[None]:
     if target in held:
         yield
         return
-    with open(target.parent / f".{target.name}.build.lock", "a+") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+    lock = target.parent / f".{target.name}.build.lock"
+    with open(lock, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            progress(f"another build of {target} holds {lock} (a build, or a --verify-replay "
+                     "check); waiting for it to finish")
+            fcntl.flock(f, fcntl.LOCK_EX)
         held.add(target)
         try:
             yield

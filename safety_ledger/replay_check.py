@@ -8,14 +8,15 @@ their data; this checks it on the program's own events, for a data engineer to r
 when they want that proof (the verify_warehouse DAG runs it weekly).
 
 Both builds run under the ingest lock, so no batch is committed between them and they
-read the same events, and the check holds the warehouse's build lock throughout, so no
-other build (an as-of build into the same file, say) replaces it before it is compared.  The full replay goes to a temporary folder beside the warehouse
-and is removed (a folder left by a killed check is removed by the next one).  If the two
-differ, the differences are reported and the published warehouse is replaced by a full
-replay (built and published as any build is): they point to a defect in an incremental
-rule, to be reported.  When the build itself was a full replay (no previous warehouse, a
-changed transform or safety-ledger version, the 50th incremental build in a row) there
-is nothing incremental to check, and no second replay is run.
+read the same events; the check holds the warehouse's build lock throughout, so no other
+build (an as-of build into the same file, say) replaces it before it is compared.  The
+full replay goes to a temporary folder beside the warehouse and is removed (a folder
+left by a killed check is removed by the next one).  If the two differ, the differences
+are reported and the published warehouse is replaced by a full replay (built and
+published as any build is): they point to a defect in an incremental rule, to be
+reported.  When the build itself was a full replay (no previous warehouse, a changed
+transform or safety-ledger version, the 50th incremental build in a row) there is
+nothing incremental to check, and no second replay is run.
 """
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ def build_and_verify(home: Home, as_of: datetime | None = None, out: Path | None
     target.parent.mkdir(parents=True, exist_ok=True)
     # No batch committed, and no other build published at the target (an as-of build,
     # say), between the build and the end of its check: it compares what it built.
-    with ingest_lock(home, progress), build_lock(target):
+    with ingest_lock(home, progress), build_lock(target, progress):
         built = build(home, as_of=as_of, out=out, progress=progress)
         for left in built.path.parent.glob(SCRATCH_PREFIX + "*"):   # a killed check's
             shutil.rmtree(left, ignore_errors=True)

@@ -269,8 +269,8 @@ def test_build_verify_replay_proves_the_published_warehouse_or_publishes_a_repla
 def test_verify_replay_keeps_the_warehouse_until_its_check_is_done(tmp_path, monkeypatch):
     """An as-of build into the same file, started while --verify-replay replays the
     events, waits for the check to end: else it would publish b1 alone in between, and the
-    check would compare that with the replay of b1 and b2 and call it a defect.  It then
-    runs and publishes as asked."""
+    check would compare that with the replay of b1 and b2 and call it a defect.  It says
+    that it waits, then runs and publishes as asked."""
     home = Home(tmp_path / "home")
     write_batch(home, "b1", ingested_at="2025-06-01T00:00:00Z", patients=[patient("P1")])
     build(home, **QUIET)
@@ -286,7 +286,8 @@ def test_verify_replay_keeps_the_warehouse_until_its_check_is_done(tmp_path, mon
     monkeypatch.setattr(build_module, "_sweep_temporaries", sweep_and_say)
 
     def as_of_build():
-        other["summary"] = build(home, as_of=as_of, **QUIET)
+        other["said"] = []
+        other["summary"] = build(home, as_of=as_of, progress=other["said"].append)
     thread = threading.Thread(target=as_of_build, name="as-of build")
 
     def progress(line):
@@ -296,8 +297,11 @@ def test_verify_replay_keeps_the_warehouse_until_its_check_is_done(tmp_path, mon
                 thread.join()
     check = build_and_verify(home, progress=progress)
     assert check.comparison is not None and check.ok, check.lines()
-    thread.join()
+    thread.join(timeout=60)
+    assert not thread.is_alive(), "the as-of build did not finish after the check released the lock"
     assert other["summary"].as_of == as_of
+    assert any(line.startswith(f"another build of {home.warehouse.resolve()} holds ") and
+               line.endswith("waiting for it to finish") for line in other["said"]), other["said"]
     with duckdb.connect(str(home.warehouse), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw.patients").fetchone()[0] == 1   # b1 only: as of
 

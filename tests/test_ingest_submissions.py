@@ -15,7 +15,7 @@ from safety_ledger import event_store, ingest
 from safety_ledger.home import Home
 from safety_ledger.ingest import ingest_landing
 from safety_ledger.manifest import load_manifest
-from safety_ledger.pseudonym import Pseudonymizer
+from safety_ledger.pseudonym import Pseudonymizer, load_key
 from safety_ledger.submission_writer import write_submission
 from safety_ledger.verify import verify
 
@@ -193,18 +193,26 @@ def test_content_hash_is_the_sha256_of_the_canonical_texts(home):
     """The content hash is kept in every event and compared with every later row of the
     record: its text must not change with the code. Written by hand here: each column but
     recorded_at, joined by US; a number as its float text (1 -> 1.0), a timestamp as its
-    UTC instant to the microsecond, an empty cell as NUL, patient_ref as its pseudonym.
-    The same row sent again with started_at at another offset is the same content."""
-    fractional = dict(INFUSION, started_at="2025-03-22T09:40:00.25+08:00")
-    submit(home, "s1", {"patients.csv": [PATIENT], "infusions.csv": [fractional]})
-    submit(home, "s2", {"infusions.csv": [dict(fractional, started_at="2025-03-22T01:40:00.250Z")]})
+    UTC instant to the microsecond (a year before 1000 and an instant before 1970 too), an
+    empty cell as NUL, a list as sent, patient_ref as its pseudonym. The same rows sent
+    again with started_at at other offsets are the same content."""
+    starts = {"INF-1": ("2025-03-22T09:40:00.25+08:00", "2025-03-22T01:40:00.250Z", "2025-03-22T01:40:00.250000"),
+              "INF-2": ("0999-01-01T08:00+08:00", "0998-12-31T19:00:00-05:00", "0999-01-01T00:00:00.000000"),
+              "INF-3": ("1969-12-31T23:59:59.5Z", "1970-01-01T00:59:59.500+01:00", "1969-12-31T23:59:59.500000")}
+    combination = {"INF-3": "paclitaxel;carboplatin"}
+    sent = [dict(INFUSION, infusion_ref=ref, started_at=first, combination=combination.get(ref))
+            for ref, (first, _, _) in starts.items()]
+    again = [dict(row, started_at=starts[row["infusion_ref"]][1]) for row in sent]
+    submit(home, "s1", {"patients.csv": [PATIENT], "infusions.csv": sent})
+    submit(home, "s2", {"infusions.csv": again})
     s1, s2 = ingest_landing(home, **QUIET)
-    pseudonym = Pseudonymizer(home.key_file.read_bytes().strip())("SITE-A", "MRN-7777")
-    canonical = "\x1f".join(["INF-1", pseudonym, "1.0", "2025-03-22T01:40:00.250000", "250.0", "60.0",
-                             "standard", "\x00", "\x00", "true"])
-    [event] = events(home, "infusions")
-    assert event["content_hash"] == hashlib.sha256(canonical.encode()).hexdigest()
-    assert (s2.events, s2.duplicates, s2.quarantined) == (0, 1, 0)
+    pseudonym = Pseudonymizer(load_key(home.key_file))("SITE-A", "MRN-7777")   # the key as ingest reads it
+    expected = {ref: hashlib.sha256("\x1f".join(
+        [ref, pseudonym, "1.0", utc, "250.0", "60.0", "standard",
+         combination.get(ref, "\x00"), "\x00", "true"]).encode()).hexdigest()
+        for ref, (_, _, utc) in starts.items()}
+    assert {e["infusion_ref"]: e["content_hash"] for e in events(home, "infusions")} == expected
+    assert (s1.events, s2.events, s2.duplicates, s2.quarantined) == (4, 0, 3, 0)
 
 
 def test_correction_is_a_new_version(home):
