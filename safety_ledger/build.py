@@ -341,7 +341,6 @@ def build(home: Home, as_of: datetime | None = None, out: Path | None = None,
     as_of = _utc(as_of)
     built_at = datetime.now(timezone.utc)
     target = (Path(out) if out is not None else home.warehouse).resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
     summary = BuildSummary(path=target, as_of=as_of, built_at=built_at)
     with build_lock(target, progress):
         swept = _sweep_temporaries(target)
@@ -605,6 +604,7 @@ def build_lock(target: Path, progress: Callable[[str], None] = print) -> Iterato
     if target in held:
         yield
         return
+    target.parent.mkdir(parents=True, exist_ok=True)
     lock = target.parent / f".{target.name}.build.lock"
     with open(lock, "a+") as f:
         try:

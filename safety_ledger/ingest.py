@@ -137,8 +137,8 @@ def _canonical(kind: str, cells: pa.Array, typed: pd.Series) -> pa.Array:
         text = pa.array(validation.by_distinct(lambda v: v.astype("string"), typed), type=pa.string())
     elif kind == "timestamp":   # the UTC instant to the microsecond: 2024-01-01T00:20:00.000000
         instants = typed.dt.tz_convert(None).dt.as_unit("us").to_numpy()
-        text = pa.array(np.datetime_as_string(instants, unit="us"), type=pa.string())
-        text = pc.if_else(pa.array(typed.notna().to_numpy()), text, pa.scalar(None, pa.string()))
+        text = pa.array(np.datetime_as_string(instants, unit="us"), type=pa.string(),
+                        mask=typed.isna().to_numpy())
     else:
         text = cells
     return pc.fill_null(text, "\x00")

@@ -67,7 +67,6 @@ class ReplayCheck:
 def build_and_verify(home: Home, as_of: datetime | None = None, out: Path | None = None,
                      progress: Callable[[str], None] = print) -> ReplayCheck:
     target = Path(out) if out is not None else home.warehouse
-    target.parent.mkdir(parents=True, exist_ok=True)
     # No batch committed, and no other build published at the target (an as-of build,
     # say), between the build and the end of its check: it compares what it built.
     with ingest_lock(home, progress), build_lock(target, progress):

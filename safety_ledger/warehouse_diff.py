@@ -11,12 +11,12 @@ is the same in both files is the same relation (it reads tables found equal, or 
 event files, with the same macros); a view defined differently has its rows compared.
 
 Rows are compared by a fingerprint first: the count and the sum of a 64-bit hash of each
-row (a nested column hashed as its text, see _nested), which DuckDB streams over millions
-of rows in a second.  Only where fingerprints
-differ are the rows themselves compared (EXCEPT ALL both ways; NULL matches NULL, and
-doubles are equal when SQL finds them equal: -0.0 is 0.0, for the hash as for EXCEPT), to
-show examples.  Two different multisets with the same count and hash sum would go unseen;
-for differences that are not built to collide, the chance is about 1 in 2^64.
+row (a nested column hashed as its text, see _nested), which DuckDB streams over
+millions of rows in a second.  Only where fingerprints differ are the rows themselves
+compared (EXCEPT ALL both ways; NULL matches NULL, and doubles are equal when SQL finds
+them equal: -0.0 is 0.0, for the hash as for EXCEPT), to show examples.  Two different
+multisets with the same count and hash sum would go unseen; for differences that are not
+built to collide, the chance is about 1 in 2^64.
 """
 from __future__ import annotations
 
