@@ -51,6 +51,9 @@ CASES = [
     ("infusions.csv", dict(cycle=201), "infusions.cycle.range"),
     ("infusions.csv", dict(cycle="1.5"), "infusions.cycle.type"),
     ("infusions.csv", dict(started_at="2025-03-22 09:40"), "infusions.started_at.type"),
+    ("infusions.csv", dict(started_at="2025-02-29T09:40:00+08:00"), "infusions.started_at.type"),
+    ("infusions.csv", dict(started_at="2025-03-22T09:40:00+05:60"), "infusions.started_at.type"),
+    ("infusions.csv", dict(started_at="0000-03-22T09:40:00Z"), "infusions.started_at.type"),
     ("infusions.csv", dict(started_at="2025-03-22T18:00:01+08:00"), "infusions.started_at.not_after_recorded_at"),
     ("infusions.csv", dict(dose_mg=0), "infusions.dose_mg.range"),
     ("infusions.csv", dict(dose_mg=-5), "infusions.dose_mg.range"),
@@ -161,13 +164,13 @@ def test_valid_rows_of_the_same_files_land(ingested):
 
 def test_counts_add_up(ingested):
     report, quarantine, events, expected = ingested
-    # every file: 1 valid row + its cases; by hand: 14+19+12+6+4 bad, 2+2+1+1+1 valid variants
+    # every file: 1 valid row + its cases; by hand: 14+22+12+6+4 bad, 2+2+1+1+1 valid variants
     assert report.status == "accepted"
-    assert report.quarantined == len(CASES) == 14 + 19 + 12 + 6 + 4
+    assert report.quarantined == len(CASES) == 14 + 22 + 12 + 6 + 4
     assert report.events == 5 + len(VALID)
     assert report.duplicates == 0
     assert report.rows == report.events + report.duplicates + report.quarantined
-    assert report.files["infusions.csv"].rows == 1 + 19 + 2
+    assert report.files["infusions.csv"].rows == 1 + 22 + 2
 
 
 def test_quarantine_keeps_no_raw_patient_ref(ingested, tmp_path_factory):
