@@ -384,12 +384,14 @@ def _yes(ok: bool | None) -> str:
 
 
 def ingest_rss(step: dict) -> int:
-    """The ingest's memory: with worker processes, the sum of the parent's and every
-    worker's peak (an upper bound: they need not peak together); else its peak RSS."""
+    """The ingest's memory: with worker processes, the sum of the parent's, every worker's
+    and the forkserver's peaks (an upper bound: they need not peak together, and a worker's
+    counts the pages it shares with the forkserver); else its peak RSS."""
     workers = step["result"].get("workers_peak_rss_bytes") or []
     if not workers:
         return step["peak_rss"]
-    return step["result"].get("parent_peak_rss_bytes", step["peak_rss"]) + sum(workers)
+    return (step["result"].get("parent_peak_rss_bytes", step["peak_rss"]) + sum(workers)
+            + step["result"].get("forkserver_peak_rss_bytes", 0))
 
 
 def size_figures(r: dict) -> dict:
@@ -456,8 +458,10 @@ def report(results: list[dict], skipped: list[dict], mach: dict, args, failures:
              "included), peak RSS from `wait4()` (the child's largest resident set). `build` is "
              "`safety-ledger --home H build`; `ingest` is `safety_ledger.ingest.ingest_landing` run "
              "in a child by `bench/steps.py`, which shares whole sites among worker processes (one per "
-             "core) when there is at least 32 MiB of CSV: its peak RSS is then the parent's plus each "
-             "worker's (an upper bound), and GX's share is of the workers' time. "
+             "core, forked from a forkserver that imported the ingest's modules and GX) when there is at "
+             "least 32 MiB of CSV: its peak RSS is then the parent's plus each worker's plus the "
+             "forkserver's (an upper bound: a worker's counts the pages it shares with the forkserver), "
+             "and GX's share is of the workers' time. "
              "`safety_ledger.validation.STATS` times the GX step in every process: GX's share is "
              "`validate` (the checkpoint runs) and `build_data_docs`; "
              "`frame_for` (the cells parsed into the typed frame that GX checks and the events "
@@ -488,7 +492,8 @@ def report(results: list[dict], skipped: list[dict], mach: dict, args, failures:
                  f"({f['events_per_s']:,.0f} events/s) | {_mib(f['ingest_rss'])} | | | "
                  + (f"{ing['result']['workers']} worker processes (peak RSS: parent "
                     f"{_mib(ing['result']['parent_peak_rss_bytes'])}, workers "
-                    f"{', '.join(_mib(b) for b in ing['result']['workers_peak_rss_bytes'])}; summed); "
+                    f"{', '.join(_mib(b) for b in ing['result']['workers_peak_rss_bytes'])}, forkserver "
+                    f"{_mib(ing['result'].get('forkserver_peak_rss_bytes', 0))}; summed); "
                     f"GX {100 * f['gx_share']:.0f}% of the workers' time"
                     if ing["result"].get("workers") else f"GX {100 * f['gx_share']:.0f}% of wall")
                  + "; parsing cells into the typed frame GX and "

@@ -126,6 +126,7 @@ def cmd_ingest(args) -> None:
         "parent_peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "workers_peak_rss_bytes": [w["peak_rss_bytes"] for _, w in
                                    sorted(ingest_workers.LAST_RUN.get("workers", {}).items())],
+        "forkserver_peak_rss_bytes": ingest_workers.LAST_RUN.get("forkserver_peak_rss_bytes", 0),
     }
     print(json.dumps(result))
     _dump(args.json, result)
