@@ -14,6 +14,7 @@ Every data row ends as exactly one of: event, duplicate, quarantined.
 """
 from __future__ import annotations
 
+import binascii
 import bisect
 import hashlib
 import json
@@ -111,7 +112,11 @@ def key_columns(spec: contract.FileSpec) -> list[str]:
     return ["patient_key" if spec.key == "patient_ref" else spec.key]
 
 
-def _event_column(kind: str, cells: pa.Array, typed: pd.Series) -> pa.Array:
+# the kinds whose event column and canonical text are made from the parsed values, not the cells
+TYPED_KINDS = ("int", "float", "date", "timestamp")
+
+
+def _event_column(kind: str, cells: pa.Array, typed: pd.Series | None) -> pa.Array:
     """One contract column of the valid rows as its event type."""
     if kind == "int":
         return pa.array(typed.astype("Int32"), type=pa.int32())
@@ -124,12 +129,21 @@ def _event_column(kind: str, cells: pa.Array, typed: pd.Series) -> pa.Array:
     if kind == "bool":
         return pc.equal(cells, "true")
     if kind == "list":  # an empty cell is an empty list
-        split = pc.split_pattern(cells, ";").cast(event_schema.STR_LIST)
-        return pc.fill_null(split, pa.scalar([], type=event_schema.STR_LIST))
+        return _empty_where_null(pc.split_pattern(cells, ";"))
     return cells
 
 
-def _canonical(kind: str, cells: pa.Array, typed: pd.Series) -> pa.Array:
+def _empty_where_null(lists: pa.ListArray) -> pa.ListArray:
+    """The lists with each null made an empty list. A null's range of values is empty as
+    Arrow's kernels build it, so the lists are the same offsets without the null mask
+    (pc.fill_null with an empty list copies every value: 0.4 s per million rows)."""
+    offsets = lists.offsets.to_numpy()
+    if lists.null_count and np.diff(offsets)[~lists.is_valid().to_numpy(zero_copy_only=False)].any():
+        return pc.fill_null(lists.cast(event_schema.STR_LIST), pa.scalar([], type=event_schema.STR_LIST))
+    return pa.ListArray.from_arrays(lists.offsets, lists.values, type=event_schema.STR_LIST)
+
+
+def _canonical(kind: str, cells: pa.Array, typed: pd.Series | None) -> pa.Array:
     """A column as text that is equal exactly when the typed values are equal (375 and
     375.0 are the same dose), for the content hash that tells a duplicate from a conflict."""
     if kind in ("int", "float", "date"):
@@ -141,18 +155,18 @@ def _canonical(kind: str, cells: pa.Array, typed: pd.Series) -> pa.Array:
                         mask=typed.isna().to_numpy())
     else:
         text = cells
-    return pc.fill_null(text, "\x00")
+    return text   # an empty cell (null) is written NUL when the texts are joined
 
 
 def record_events(spec: contract.FileSpec, chunk: Chunk, parsed, valid: np.ndarray) -> tuple[dict[str, pa.Array], pa.Array]:
-    """The typed event columns and the content hash (SHA-256 hex of the canonical texts
-    joined by US) of the valid rows of a chunk, given by position."""
+    """The typed event columns and the content hash (SHA-256 hex of the canonical texts,
+    NUL for an empty cell, joined by US) of the valid rows of a chunk, given by position."""
     columns: dict[str, pa.Array] = {}
     canonical = []
     take = pa.array(valid, type=pa.int64())
     for c in spec.columns:
         cells = chunk.columns[c.name].take(take)
-        typed = parsed.typed[c.name].iloc[valid]
+        typed = parsed.typed[c.name].iloc[valid] if c.kind in TYPED_KINDS else None
         name = "patient_key" if c.name == "patient_ref" else c.name
         columns[name] = _event_column(c.kind, cells, typed)
         if c.name == "started_at":
@@ -160,14 +174,17 @@ def record_events(spec: contract.FileSpec, chunk: Chunk, parsed, valid: np.ndarr
                                                         format="%Y-%m-%d", unit="s").cast(pa.date32())
         if c.name != "recorded_at":
             canonical.append(_canonical(c.kind, cells, typed))
-    joined = pc.binary_join_element_wise(*canonical, "\x1f")
+    joined = pc.binary_join_element_wise(*canonical, "\x1f", null_handling="replace", null_replacement="\x00")
     return columns, _sha256(joined)
 
 
 def _sha256(texts: pa.Array) -> pa.Array:
-    """SHA-256 hex of each text's UTF-8 bytes."""
+    """SHA-256 hex of each text's UTF-8 bytes (none null): the digests joined, written in hex
+    at once, and cut every 64 characters."""
     sha256 = hashlib.sha256
-    return pa.array([sha256(b).hexdigest() for b in texts.cast(pa.binary()).to_pylist()], type=pa.string())
+    digests = b"".join([sha256(b).digest() for b in texts.cast(pa.binary()).to_pylist()])
+    offsets = np.arange(0, 64 * (len(texts) + 1), 64, dtype=np.int32)   # a chunk: far below 2**31 / 64 rows
+    return pa.StringArray.from_buffers(len(texts), pa.py_buffer(offsets), pa.py_buffer(binascii.hexlify(digests)))
 
 
 NOT_PATIENT = ("infusion", "reaction", "irae")
@@ -295,6 +312,47 @@ class Versions(dict):
         self.clear()
 
 
+def against_history(versions: list[tuple], digests: list[str], seen: Versions) -> tuple[list[int], int, list[int]]:
+    """Each row's version (key..., recorded_at) against the earlier ones (`seen`, and the
+    rows before it): (the rows that are new versions, added to `seen`; how many rows are
+    duplicates, with the content hash of the earlier version; the rows in conflict, with
+    another). Where no version is twice in the rows, each row meets only `seen`: set
+    operations find the few rows whose version it knows, and only those are looked at one
+    by one."""
+    batch = dict(zip(versions, digests))
+    if len(batch) < len(versions):   # a version twice: row by row, each against those before it
+        keep, duplicates, conflicts = [], 0, []
+        for i, (version, digest) in enumerate(zip(versions, digests)):
+            earlier = _earlier(seen, version)
+            if earlier is None:
+                seen[version] = digest
+                keep.append(i)
+            elif earlier == digest:
+                duplicates += 1
+            else:
+                conflicts.append(i)
+        return keep, duplicates, conflicts
+    known = (batch.keys() & seen.keys()) | (batch.keys() & seen.accepted.keys())
+    if not known:
+        seen.update(batch)
+        return list(range(len(versions))), 0, []
+    keep = [i for i, version in enumerate(versions) if version not in known]
+    seen.update((versions[i], digests[i]) for i in keep)
+    duplicates, conflicts = 0, []
+    for i in [i for i, version in enumerate(versions) if version in known]:
+        if _earlier(seen, versions[i]) == digests[i]:
+            duplicates += 1
+        else:
+            conflicts.append(i)
+    return keep, duplicates, conflicts
+
+
+def _earlier(seen: Versions, version: tuple) -> str | None:
+    """The content hash of the version accepted before, if any (this submission's first)."""
+    earlier = seen.get(version)
+    return seen.accepted.get(version) if earlier is None else earlier
+
+
 def sort_rows(part: Part, lineage: dict, seen: Versions,
               quarantine: Quarantine) -> tuple[pa.Table, FileCounts]:
     """Sort each row of a judged part into event, duplicate or quarantine; a new version
@@ -314,22 +372,12 @@ def sort_rows(part: Part, lineage: dict, seen: Versions,
     recorded = parsed.typed["recorded_at"].iloc[valid].dt.as_unit("us")
     micros = ((recorded - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "us")).tolist()
     keys = list(zip(*(columns[k].to_pylist() for k in key_columns(spec)), micros))
-    keep = []
-    added, accepted = seen.get, seen.accepted.get   # plain dict lookups: once per row
-    for i, (version, digest) in enumerate(zip(keys, digests.to_pylist())):
-        earlier = added(version)
-        if earlier is None:
-            earlier = accepted(version)
-        if earlier is None:
-            seen[version] = digest
-            keep.append(i)
-        elif earlier == digest:
-            counts.duplicates += 1
-        else:
-            number = int(chunk.numbers[valid[i]])
-            quarantine.add(spec.file, number, chunk.cells(int(valid[i])), [f"{table}.key.conflict"],
-                           "same key and recorded_at as a version already accepted, with different "
-                           "content: send a correction with a later recorded_at")
+    keep, duplicates, conflicts = against_history(keys, digests.to_pylist(), seen)
+    counts.duplicates = duplicates
+    for i in conflicts:
+        quarantine.add(spec.file, int(chunk.numbers[valid[i]]), chunk.cells(int(valid[i])), [f"{table}.key.conflict"],
+                       "same key and recorded_at as a version already accepted, with different "
+                       "content: send a correction with a later recorded_at")
     take = pa.array(keep, type=pa.int64())
     n = len(keep)
     positions = pa.array(valid, type=pa.int64()).take(take)

@@ -371,3 +371,23 @@ def test_the_same_submission_under_another_name_adds_no_event(home):
     r = only(ingest_landing(home, **QUIET), "accepted")
     assert (r.rows, r.events, r.duplicates, r.quarantined) == (2, 0, 2, 0)
     assert len(events(home, "patients")) == len(events(home, "infusions")) == 1
+
+
+def test_each_version_meets_the_earlier_ones_whichever_way_it_is_looked_up():
+    """against_history by hand: the site's history (accepted) and this submission's own
+    earlier rows (seen) both count; a chunk without a version twice takes the set path, one
+    with a version twice the row-by-row path, and both give the same answers."""
+    accepted = {("INF-1", 10): "a", ("INF-2", 10): "b"}
+    seen = ingest.Versions(accepted)
+    seen[("INF-3", 10)] = "c"                     # an earlier file chunk of this submission
+    rows = [("INF-1", 10), ("INF-4", 10), ("INF-2", 10), ("INF-3", 10), ("INF-1", 20)]
+    hashes = ["a", "d", "x", "c", "e"]            # duplicate, new, conflict, duplicate, new
+    assert ingest.against_history(rows, hashes, seen) == ([1, 4], 2, [2])
+    assert dict(seen) == {("INF-3", 10): "c", ("INF-4", 10): "d", ("INF-1", 20): "e"}
+    assert accepted == {("INF-1", 10): "a", ("INF-2", 10): "b"}   # untouched until committed
+
+    seen = ingest.Versions(dict(accepted))
+    rows = [("INF-5", 10), ("INF-1", 10), ("INF-5", 10), ("INF-5", 10), ("INF-2", 10)]
+    hashes = ["f", "a", "f", "g", "y"]            # new, duplicate, duplicate of row 1, conflict, conflict
+    assert ingest.against_history(rows, hashes, seen) == ([0], 2, [3, 4])
+    assert dict(seen) == {("INF-5", 10): "f"}
