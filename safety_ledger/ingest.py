@@ -315,8 +315,8 @@ class Versions(dict):
 def against_history(versions: list[tuple], digests: list[str], seen: Versions) -> tuple[list[int], int, list[int]]:
     """Each row's version (key..., recorded_at) against the earlier ones (`seen`, and the
     rows before it): (the rows that are new versions, added to `seen`; how many rows are
-    duplicates, with the content hash of the earlier version; the rows in conflict, with
-    another). Where no version is twice in the rows, each row meets only `seen`: set
+    duplicates, whose content hash equals the earlier version's; the rows in conflict,
+    whose content hash differs). Where no version is twice in the rows, each row meets only `seen`: set
     operations find the few rows whose version it knows, and only those are looked at one
     by one."""
     batch = dict(zip(versions, digests))
@@ -369,8 +369,10 @@ def sort_rows(part: Part, lineage: dict, seen: Versions,
     valid = np.setdiff1d(np.arange(len(chunk.numbers)),
                          [chunk.position(n) for n in broken], assume_unique=True)
     columns, digests = record_events(spec, chunk, parsed, valid)
-    recorded = parsed.typed["recorded_at"].iloc[valid].dt.as_unit("us")
-    micros = ((recorded - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "us")).tolist()
+    # microseconds since 1970 at UTC, read as integers (a difference of timestamps would
+    # go through pandas' nanoseconds, which end in 1677 and 2262)
+    recorded = parsed.typed["recorded_at"].iloc[valid].dt.as_unit("us").dt.tz_convert(None)
+    micros = recorded.to_numpy().view(np.int64).tolist()
     keys = list(zip(*(columns[k].to_pylist() for k in key_columns(spec)), micros))
     keep, duplicates, conflicts = against_history(keys, digests.to_pylist(), seen)
     counts.duplicates = duplicates

@@ -15,10 +15,12 @@ the rest.
 
 Workers are forked from a forkserver: a fresh interpreter, started once per process, that
 imports the ingest's modules and GX (about 3 s) while the parent sets GX up, so that no
-worker imports them again. It runs no thread, so forking it is safe, where forking the
-parent (an Airflow task, a dashboard) could copy a held lock into the child. A forked
-worker would have the server's environment and working folder, as they were when the
-server started; each worker is given the parent's, as they are when it starts.
+worker imports them again. It runs no Python thread and holds none of the caller's
+locks, so forking it is safe, where forking the parent (an Airflow task, a dashboard)
+could copy a lock held by another thread into the child. multiprocessing gives a worker
+the parent's sys.path and working folder; its environment would be the server's, as it
+was when the server started (once per process), so each worker is given the parent's
+environment as it is when the worker starts (SAFETY_LEDGER_SECRET, a fault point).
 """
 from __future__ import annotations
 
@@ -39,8 +41,8 @@ from .ingest import (WAVE_BYTES, Ledger, Progress, SubmissionReport, batch_id_of
 from .manifest import SubmissionRejected, check_names, file_sha256
 from .pseudonym import Pseudonymizer, load_key
 
-# Below this much CSV to ingest, starting workers (a fresh interpreter each, GX imported
-# again) costs more than it saves.
+# Below this much CSV to ingest, starting workers (the forkserver's interpreter, GX
+# imported again there) costs more than it saves.
 PARALLEL_MIN_BYTES = 32 * 2**20
 
 # Figures of the last parallel run in this process (for the bench): each worker's peak
@@ -120,10 +122,10 @@ def run_in_workers(home: Home, groups: list[list[tuple[int, Path]]], total: int,
     validation.prepare(home)   # the workers only read the checkpoints
     messages = context.Queue()
     wave_bytes = max(WAVE_BYTES // len(groups), 8 * 2**20)   # about the memory of one process
-    started_as = (dict(os.environ), os.getcwd())
+    environment = dict(os.environ)
     procs = [context.Process(target=_worker, name=f"ingest-worker-{k + 1}",
                              args=(str(home.root), [(i, str(f)) for i, f in group], total, wave_bytes,
-                                   messages, k, started_as))
+                                   messages, k, environment))
              for k, group in enumerate(groups)]
     progress(f"ingesting with {len(procs)} worker processes: "
              + "; ".join(f"worker {k + 1}: {', '.join(sorted({f.parent.name for _, f in g}))}"
@@ -192,12 +194,10 @@ def _peak_rss(pid: int) -> int:
 
 
 def _worker(root: str, numbered: list[tuple[int, str]], total: int, wave_bytes: int,
-            messages, k: int, started_as: tuple[dict, str]) -> None:
+            messages, k: int, environment: dict[str, str]) -> None:
     try:
-        environment, folder = started_as
         os.environ.clear()
         os.environ.update(environment)
-        os.chdir(folder)
         from . import validation
 
         validation.SET_UP_BY_PARENT = True

@@ -103,8 +103,9 @@ def _parsed(kind: str, cells: pd.Series) -> pd.Series:
 
 def _typed(kind: str, cells: pd.Series, texts: pa.Array) -> pd.Series:
     """Typed values of one column (`texts`: the same cells as Arrow strings), vectorized;
-    NA where empty or unparseable. A timestamp is parsed row by row, as its values are
-    nearly all distinct (values.timestamp_micros); other kinds once per distinct value."""
+    NA where empty or unparseable. A timestamp is parsed in every row (vectorized,
+    values.timestamp_micros), as its values are nearly all distinct; other kinds once
+    per distinct value."""
     if kind == "timestamp":
         micros, valid = timestamp_micros(texts)
         instants = np.where(valid, micros, np.iinfo(np.int64).min).view("datetime64[us]")   # min: NaT

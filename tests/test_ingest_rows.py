@@ -98,6 +98,7 @@ VALID = [
     ("infusions.csv", dict(combination=None, premedication=None)),
     ("infusions.csv", dict(started_at=REC, dose_mg=0.5)),
     ("reactions.csv", dict(grade=5, outcome="fatal", treatment=None)),
+    ("reactions.csv", dict(recorded_at="1500-01-01T00:00Z")),   # beyond pandas' nanoseconds (1677-2262)
     ("iraes.csv", dict(grade=5, outcome="fatal")),
     ("retractions.csv", dict(record_type="patient", ref="MRN-0001", reason="x" * 500)),
 ]
@@ -164,7 +165,7 @@ def test_valid_rows_of_the_same_files_land(ingested):
 
 def test_counts_add_up(ingested):
     report, quarantine, events, expected = ingested
-    # every file: 1 valid row + its cases; by hand: 14+22+12+6+4 bad, 2+2+1+1+1 valid variants
+    # every file: 1 valid row + its cases; by hand: 14+22+12+6+4 bad, 2+2+2+1+1 valid variants
     assert report.status == "accepted"
     assert report.quarantined == len(CASES) == 14 + 22 + 12 + 6 + 4
     assert report.events == 5 + len(VALID)
