@@ -147,7 +147,8 @@ class BatchWriter:
             target.parent.mkdir(parents=True, exist_ok=True)
             disk_full(target)
             tmp = target.parent / f".{target.name}.{os.getpid()}.tmp"
-            self._open[target] = (tmp, pq.ParquetWriter(tmp, data.schema, compression="zstd"))
+            self._open[target] = (tmp, pq.ParquetWriter(tmp, data.schema, compression="zstd",
+                                                        use_dictionary=event_schema.dictionary_columns(data.schema)))
         self._open[target][1].write_table(data)
 
     def events(self, table: str, data: pa.Table) -> None:
