@@ -96,8 +96,9 @@ def _parsed(kind: str, cells: pd.Series) -> pd.Series:
     shaped = cells.where(cells.str.fullmatch(SHAPES[kind]).fillna(False).astype(bool))
     if kind in ("int", "float"):
         return pd.to_numeric(shaped, errors="coerce").astype("Float64")
-    if kind == "date":
-        return pd.to_datetime(shaped, format="%Y-%m-%d", errors="coerce")
+    if kind == "date":   # a day that exists, in years 1 to 9999 (pandas would take year 0)
+        days = pd.to_datetime(shaped, format="%Y-%m-%d", errors="coerce")
+        return days.where(days.dt.year >= 1)
     return shaped  # list: the shape is the rule; the split is done when events are made
 
 

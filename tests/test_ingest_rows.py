@@ -43,6 +43,7 @@ CASES = [
     ("patients.csv", dict(weight_kg="70kg"), "patients.weight_kg.type"),
     ("patients.csv", dict(first_dose_date="2025-02-30"), "patients.first_dose_date.type"),
     ("patients.csv", dict(first_dose_date="2025/01/10"), "patients.first_dose_date.type"),
+    ("patients.csv", dict(first_dose_date="0000-01-10"), "patients.first_dose_date.type"),
     ("patients.csv", dict(first_dose_date="2025-03-23"), "patients.first_dose_date.not_after_recorded_at"),
     ("patients.csv", dict(recorded_at="2025-03-22T18:00:00"), "patients.recorded_at.type"),
     ("infusions.csv", dict(infusion_ref=None), "infusions.infusion_ref.required"),
@@ -165,9 +166,9 @@ def test_valid_rows_of_the_same_files_land(ingested):
 
 def test_counts_add_up(ingested):
     report, quarantine, events, expected = ingested
-    # every file: 1 valid row + its cases; by hand: 14+22+12+6+4 bad, 2+2+2+1+1 valid variants
+    # every file: 1 valid row + its cases; by hand: 15+22+12+6+4 bad, 2+2+2+1+1 valid variants
     assert report.status == "accepted"
-    assert report.quarantined == len(CASES) == 14 + 22 + 12 + 6 + 4
+    assert report.quarantined == len(CASES) == 15 + 22 + 12 + 6 + 4
     assert report.events == 5 + len(VALID)
     assert report.duplicates == 0
     assert report.rows == report.events + report.duplicates + report.quarantined
