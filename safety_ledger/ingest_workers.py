@@ -7,9 +7,12 @@ exactly as one process would (safety_ledger.ingest.ingest_folders); what it comm
 the same, only sooner.
 
 The parent holds the ingest lock throughout, prints the workers' progress lines as they
-come, gathers their reports (ordered as the landing lists them), their validation
-results (for one Data Docs build) and their timings, and waits for all of them before
-it returns. A worker that fails makes the ingest fail once the others have finished;
+come, gathers their reports (ordered as the landing lists them) and their timings, and
+waits for all of them before it returns. Each worker renders the Data Docs pages of its
+own validations when it is done (the workers' pages are rendered side by side, one
+finishing early renders while the other still works); the parent then builds the index
+once, with the page of the last validation it heard of rendered again (GX builds the
+index together with at least one page). A worker that fails makes the ingest fail once the others have finished;
 what any worker committed stays committed (each batch is atomic), and a re-run ingests
 the rest.
 
@@ -149,9 +152,9 @@ def run_in_workers(home: Home, groups: list[list[tuple[int, Path]]], total: int,
             if kind == "progress":
                 progress(payload[0])
             elif kind == "done":
-                done, docs, stats, peak_rss, server_peak_rss = payload
+                done, rendered, stats, peak_rss, server_peak_rss = payload
                 reports.update(done)
-                validation.add_pending_docs(home, docs)
+                validation.add_pending_docs(home, rendered[-1:])   # for the index: see the module's docstring
                 validation.add_stats(stats)
                 LAST_RUN["workers"][k + 1] = {"peak_rss_bytes": peak_rss}
                 LAST_RUN["forkserver_peak_rss_bytes"] = server_peak_rss
@@ -208,8 +211,8 @@ def _worker(root: str, numbered: list[tuple[int, str]], total: int, wave_bytes: 
         ledger = Ledger(event_store.read_ledger(home))
         reports = ingest_folders(home, [(i, Path(f)) for i, f in numbered], total, pseudo, ledger,
                                  lambda line: messages.put(("progress", k, line)), wave_bytes)
+        rendered = validation.render_pages(home)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        messages.put(("done", k, reports, validation.take_pending_docs(home), validation.STATS, peak,
-                      _peak_rss(os.getppid())))   # the forkserver's
+        messages.put(("done", k, reports, rendered, validation.STATS, peak, _peak_rss(os.getppid())))
     except BaseException:
         messages.put(("failed", k, traceback.format_exc()))

@@ -250,14 +250,25 @@ def add_pending_docs(home: Home, identifiers: list) -> None:
 
 
 @_timed
-def build_data_docs(home: Home) -> Path | None:
-    """Render the validation results of this run into <home>/data_docs (once per run)."""
+def build_data_docs(home: Home, build_index: bool = True) -> Path | None:
+    """Render the validation results of this process not rendered yet into <home>/data_docs
+    (once per run), then, with `build_index`, the index page that lists every stored
+    validation. Returns the index's path, or None when nothing was pending."""
     pending = take_pending_docs(home)
     if not pending:
         return None
     with _gx_files_lock(str(home.root)):
-        _context(str(home.root)).build_data_docs(site_names=[DOCS_SITE], resource_identifiers=pending)
+        _context(str(home.root)).build_data_docs(site_names=[DOCS_SITE], resource_identifiers=pending,
+                                                 build_index=build_index)
     return home.data_docs / "index.html"
+
+
+def render_pages(home: Home) -> list:
+    """Render the pages of this process's pending validation results, not the index (an
+    ingest worker's: its parent builds the index); returns their identifiers."""
+    pending = list(_pending_docs.get(str(home.root), []))
+    build_data_docs(home, build_index=False)
+    return pending
 
 
 @lru_cache(maxsize=None)

@@ -10,6 +10,7 @@ recognised if a wave commits a site's submissions in order, each seeing the one 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import datetime, timezone
 
@@ -186,8 +187,8 @@ def test_a_submission_rejected_part_way_leaves_no_versions_behind(tmp_path, land
 def test_worker_processes_commit_what_one_process_commits(tmp_path, landing, monkeypatch):
     """The two sites shared between two worker processes (started although the landing is
     far below the size that starts them) give the same reports in landing order, the same
-    events and the same quarantine as one process; the parent renders both workers'
-    validation results in one Data Docs build."""
+    events and the same quarantine as one process; each worker renders its validations'
+    Data Docs pages, and the parent's index lists them all."""
     landing_dir, s = landing
     one_home, one_reports, _ = _ingest(tmp_path / "one", landing_dir, monkeypatch)
     two_home, two_reports, parent_runs = _ingest(tmp_path / "two", landing_dir, monkeypatch, workers=2)
@@ -201,6 +202,10 @@ def test_worker_processes_commit_what_one_process_commits(tmp_path, landing, mon
     pages = list((two_home.data_docs / "validations").rglob("*.html"))
     files_present = {(f.parent.parent.name, f.name) for f in landing_dir.rglob("*.csv")}
     assert len(pages) == len(files_present)
+    # each worker rendered its own pages; the parent's index links every one of them
+    index = (two_home.data_docs / "index.html").read_text()
+    assert {str(p.relative_to(two_home.data_docs)) for p in pages} == \
+        set(re.findall(r'validations/[^"]*?\.html', index))
 
 
 def test_a_worker_killed_mid_ingest_fails_the_ingest_and_a_rerun_finishes_it(tmp_path, landing, monkeypatch):
