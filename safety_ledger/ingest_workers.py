@@ -196,6 +196,16 @@ def _peak_rss(pid: int) -> int:
     return 0
 
 
+def _use_jemalloc(pyarrow) -> None:
+    """Arrow's allocations from jemalloc rather than the default mimalloc: on one 128 MiB
+    wave of the 10m bench landing, a worker's peak RSS 1,073 -> 962 MB and its time
+    15.1-16.0 -> 14.2 s. Kept as it is where pyarrow was built without jemalloc."""
+    try:
+        pyarrow.set_memory_pool(pyarrow.jemalloc_memory_pool())
+    except NotImplementedError:
+        pass
+
+
 def _worker(root: str, numbered: list[tuple[int, str]], total: int, wave_bytes: int,
             messages, k: int, environment: dict[str, str]) -> None:
     try:
@@ -206,6 +216,7 @@ def _worker(root: str, numbered: list[tuple[int, str]], total: int, wave_bytes: 
         validation.SET_UP_BY_PARENT = True
         import pyarrow
         pyarrow.set_cpu_count(1)   # one core per worker: the workers are the parallelism
+        _use_jemalloc(pyarrow)
         home = Home(Path(root))
         pseudo = Pseudonymizer(load_key(home.key_file))
         ledger = Ledger(event_store.read_ledger(home))
