@@ -688,7 +688,8 @@ def ingest_folders(home: Home, numbered: list[tuple[int, Path]], total: int, pse
     """Ingest these complete submission folders (numbered in landing order, of `total`),
     in waves of up to `wave_bytes` of CSV: a wave's files are read, then each file type's
     rows are validated in one GX run, then each submission is sorted and committed in
-    landing order (so a site's later submission is compared with its earlier one). A
+    landing order (so a site's later submission is compared with its earlier one), then
+    the wave's Data Docs pages are rendered (the index is left to the end of the run). A
     submission larger than a wave is streamed alone, chunk by chunk. Default wave:
     WAVE_BYTES."""
     wave_bytes = WAVE_BYTES if wave_bytes is None else wave_bytes
@@ -713,6 +714,7 @@ def ingest_folders(home: Home, numbered: list[tuple[int, Path]], total: int, pse
             reports[i] = finish_submission(home, o, pseudo, ledger, progress, history)
             progress(reports[i].line())
         wave.clear()
+        validation.render_pages(home)   # the wave's Data Docs pages, now that it is committed
 
     for i, folder in numbered:
         progress(f"[{i + 1}/{total}] {folder.parent.name}/{folder.name}")

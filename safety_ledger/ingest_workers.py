@@ -9,10 +9,9 @@ the same, only sooner.
 The parent holds the ingest lock throughout, prints the workers' progress lines as they
 come, gathers their reports (ordered as the landing lists them) and their timings, and
 waits for all of them before it returns. Each worker renders the Data Docs pages of its
-own validations when it is done (the workers' pages are rendered side by side, one
-finishing early renders while the other still works); the parent then builds the index
-once, with the page of the last validation it heard of rendered again (GX builds the
-index together with at least one page). A worker that fails makes the ingest fail once the others have finished;
+own validations after each wave (side by side with the other workers); the parent then
+builds the index once, even when a worker failed, from the validations the workers say
+they rendered (validation.build_data_docs). A worker that fails makes the ingest fail once the others have finished;
 what any worker committed stays committed (each batch is atomic), and a re-run ingests
 the rest.
 
@@ -154,21 +153,34 @@ def run_in_workers(home: Home, groups: list[list[tuple[int, Path]]], total: int,
             elif kind == "done":
                 done, rendered, stats, peak_rss, server_peak_rss = payload
                 reports.update(done)
-                validation.add_pending_docs(home, rendered[-1:])   # for the index: see the module's docstring
+                validation.add_rendered_docs(home, rendered)
                 validation.add_stats(stats)
                 LAST_RUN["workers"][k + 1] = {"peak_rss_bytes": peak_rss}
                 LAST_RUN["forkserver_peak_rss_bytes"] = server_peak_rss
                 finished.add(k)
             else:  # failed
-                failures.append(f"worker {k + 1} failed:\n{payload[0]}")
+                trace, rendered = payload
+                failures.append(f"worker {k + 1} failed:\n{trace}")
+                validation.add_rendered_docs(home, rendered)
                 finished.add(k)
     finally:
         for p in procs:
             p.join()
     if failures:
+        _index_what_was_rendered(home, progress)
         raise RuntimeError("ingest failed in a worker process (what the others committed stays "
                            "committed; run the ingest again to finish):\n" + "\n".join(failures))
     return reports
+
+
+def _index_what_was_rendered(home: Home, progress: Progress) -> None:
+    """After a worker failed: the Data Docs index of what the workers committed and
+    rendered (a re-run skips it), without hiding the failure if this fails too."""
+    from . import validation
+    try:
+        progress(f"GX Data Docs: {validation.build_data_docs(home)}")
+    except Exception as e:  # noqa: BLE001 - the worker's failure is the one to report
+        progress(f"GX Data Docs could not be built: {e}")
 
 
 def _start(procs) -> None:
@@ -222,8 +234,9 @@ def _worker(root: str, numbered: list[tuple[int, str]], total: int, wave_bytes: 
         ledger = Ledger(event_store.read_ledger(home))
         reports = ingest_folders(home, [(i, Path(f)) for i, f in numbered], total, pseudo, ledger,
                                  lambda line: messages.put(("progress", k, line)), wave_bytes)
-        rendered = validation.render_pages(home)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        messages.put(("done", k, reports, rendered, validation.STATS, peak, _peak_rss(os.getppid())))
+        messages.put(("done", k, reports, validation.take_rendered_docs(home), validation.STATS, peak,
+                      _peak_rss(os.getppid())))
     except BaseException:
-        messages.put(("failed", k, traceback.format_exc()))
+        from . import validation
+        messages.put(("failed", k, traceback.format_exc(), validation.take_rendered_docs(Home(Path(root)))))

@@ -237,11 +237,12 @@ def distinct_values(frame: pd.DataFrame, groups: tuple[Group, ...]) -> Distinct:
     return Distinct(values, row_codes, value_codes)
 
 
-_pending_docs: dict[str, list] = {}  # home -> validation results not yet rendered
+_pending_docs: dict[str, list] = {}   # home -> validation results of this process, not rendered
+_rendered_docs: dict[str, list] = {}  # home -> results whose pages are rendered, not yet indexed
 
 
 def take_pending_docs(home: Home) -> list:
-    """The validation results of this process not yet rendered (a worker hands them over)."""
+    """The validation results of this process not yet rendered."""
     return _pending_docs.pop(str(home.root), [])
 
 
@@ -249,26 +250,45 @@ def add_pending_docs(home: Home, identifiers: list) -> None:
     _pending_docs.setdefault(str(home.root), []).extend(identifiers)
 
 
+def take_rendered_docs(home: Home) -> list:
+    """The validation results whose pages were rendered since the last index build (an
+    ingest worker hands them to its parent)."""
+    return _rendered_docs.pop(str(home.root), [])
+
+
+def add_rendered_docs(home: Home, identifiers: list) -> None:
+    _rendered_docs.setdefault(str(home.root), []).extend(identifiers)
+
+
 @_timed
-def build_data_docs(home: Home, build_index: bool = True) -> Path | None:
-    """Render the validation results of this process not rendered yet into <home>/data_docs
-    (once per run), then, with `build_index`, the index page that lists every stored
-    validation. Returns the index's path, or None when nothing was pending."""
+def render_pages(home: Home) -> list:
+    """Render the Data Docs pages of this process's pending validation results, not the
+    index: ingest does it after each wave is committed, so a run that stops later keeps
+    them (a re-run skips what was committed and would not validate it again). Returns
+    their identifiers; build_data_docs indexes them."""
     pending = take_pending_docs(home)
-    if not pending:
+    if pending:
+        with _gx_files_lock(str(home.root)):
+            _context(str(home.root)).build_data_docs(site_names=[DOCS_SITE], resource_identifiers=pending,
+                                                     build_index=False)
+        add_rendered_docs(home, pending)
+    return pending
+
+
+@_timed
+def build_data_docs(home: Home) -> Path | None:
+    """Render the pages of this process's pending validation results into <home>/data_docs,
+    and the index page, which lists every page there (of every run). GX builds the index
+    together with at least one page: where every page is rendered already (render_pages),
+    the last one is rendered again. Returns the index's path, or None when nothing was
+    validated since the last index build."""
+    rendered = take_rendered_docs(home)
+    identifiers = take_pending_docs(home) or rendered[-1:]
+    if not identifiers:
         return None
     with _gx_files_lock(str(home.root)):
-        _context(str(home.root)).build_data_docs(site_names=[DOCS_SITE], resource_identifiers=pending,
-                                                 build_index=build_index)
+        _context(str(home.root)).build_data_docs(site_names=[DOCS_SITE], resource_identifiers=identifiers)
     return home.data_docs / "index.html"
-
-
-def render_pages(home: Home) -> list:
-    """Render the pages of this process's pending validation results, not the index (an
-    ingest worker's: its parent builds the index); returns their identifiers."""
-    pending = list(_pending_docs.get(str(home.root), []))
-    build_data_docs(home, build_index=False)
-    return pending
 
 
 @lru_cache(maxsize=None)

@@ -225,3 +225,36 @@ def test_a_worker_killed_mid_ingest_fails_the_ingest_and_a_rerun_finishes_it(tmp
     assert [r.status for r in again] == ["accepted"] * len(s.submissions)
     assert _rows(home, home.events) == _rows(one_home, one_home.events)
     assert _rows(home, home.quarantine) == _rows(one_home, one_home.quarantine)
+
+
+def test_a_run_that_stops_keeps_the_data_docs_of_the_waves_it_committed(tmp_path, landing, monkeypatch):
+    """Each wave's Data Docs pages are rendered once it is committed: a run that stops in its
+    second wave (its process gone, with what it held in memory) keeps the first wave's pages,
+    and the next run, which skips that wave's submission, indexes them with its own."""
+    landing_dir, s = landing
+    home = Home(tmp_path / "home").ensure()
+    shutil.copytree(landing_dir, home.landing, dirs_exist_ok=True)
+    monkeypatch.setenv("SAFETY_LEDGER_SECRET", "waves-test-key")
+    monkeypatch.setattr(ingest, "WAVE_BYTES", 1)   # each submission a wave of its own
+    real, finished = ingest.finish_submission, []
+
+    def stops_at_the_second(*args, **kwargs):
+        if finished:
+            raise RuntimeError("the run stops here")
+        finished.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ingest, "finish_submission", stops_at_the_second)
+    with pytest.raises(RuntimeError, match="the run stops here"):
+        ingest.ingest_landing(home, progress=lambda _m: None, workers=1)
+    monkeypatch.setattr(ingest, "finish_submission", real)
+    monkeypatch.setattr(validation, "_pending_docs", {})    # a new process: nothing held over
+    monkeypatch.setattr(validation, "_rendered_docs", {}, raising=False)
+    again = ingest.ingest_landing(home, progress=lambda _m: None, workers=1)
+    assert [r.status for r in again] == ["skipped"] + ["accepted"] * (len(s.submissions) - 1)
+
+    pages = {str(p.relative_to(home.data_docs)) for p in (home.data_docs / "validations").rglob("*.html")}
+    with_rows = [f for f in landing_dir.rglob("*.csv") if len(f.read_text().splitlines()) > 1]
+    assert len(pages) == len(with_rows)   # one validation per file that has rows: the first run's too
+    index = (home.data_docs / "index.html").read_text()
+    assert set(re.findall(r'validations/[^"]*?\.html', index)) == pages
