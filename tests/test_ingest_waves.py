@@ -258,3 +258,25 @@ def test_a_run_that_stops_keeps_the_data_docs_of_the_waves_it_committed(tmp_path
     assert len(pages) == len(with_rows)   # one validation per file that has rows: the first run's too
     index = (home.data_docs / "index.html").read_text()
     assert set(re.findall(r'validations/[^"]*?\.html', index)) == pages
+
+
+def test_when_a_worker_fails_the_parent_still_indexes_what_the_others_rendered(tmp_path, landing, monkeypatch):
+    """Worker 2 fails at once (its submission folder is gone: an unexpected error, not a
+    site's mistake); worker 1 ingests its site and renders its pages. The ingest fails
+    naming worker 2, and the Data Docs index already lists worker 1's pages (a re-run
+    would skip that site and not build it)."""
+    landing_dir, s = landing
+    home = Home(tmp_path / "home").ensure()
+    shutil.copytree(landing_dir, home.landing, dirs_exist_ok=True)
+    monkeypatch.setenv("SAFETY_LEDGER_SECRET", "waves-test-key")
+    first_site = sorted(p for p in home.landing.iterdir())[0]
+    subs = sorted(first_site.iterdir())
+    groups = [[(i, f) for i, f in enumerate(subs)], [(len(subs), home.landing / "SITE-999" / "gone")]]
+    with pytest.raises(RuntimeError, match=r"worker 2 failed"):
+        ingest_workers.run_in_workers(home, groups, len(subs) + 1, progress=lambda _m: None)
+    pages = {str(p.relative_to(home.data_docs)) for p in (home.data_docs / "validations").rglob("*.html")}
+    # the site's two submissions are one wave: one validation per file type that has rows
+    assert len(pages) == len({f.name for f in first_site.rglob("*.csv") if len(f.read_text().splitlines()) > 1}) == 5
+    index = (home.data_docs / "index.html").read_text()
+    assert set(re.findall(r'validations/[^"]*?\.html', index)) == pages
+
