@@ -19,6 +19,7 @@ import pyarrow as pa
 from . import contract
 
 TS = pa.timestamp("us", tz="UTC")
+STR_LIST = pa.list_(pa.string())
 
 # Parquet's dictionary encoding hashes every value of a column and keeps the distinct ones:
 # where nearly every value is distinct (ids, hashes, instants, a record's own ref) it only
@@ -31,7 +32,7 @@ PLAIN_COLUMNS = frozenset({"event_id", "source_row", "recorded_at", "recorded_at
 def dictionary_columns(schema: pa.Schema) -> list[str]:
     """The columns of an event table that Parquet should dictionary-encode."""
     return [f.name for f in schema if f.name not in PLAIN_COLUMNS]
-STR_LIST = pa.list_(pa.string())
+
 
 # Every event row carries where it came from and when.
 LINEAGE = [

@@ -316,35 +316,31 @@ def against_history(versions: list[tuple], digests: list[str], seen: Versions) -
     """Each row's version (key..., recorded_at) against the earlier ones (`seen`, and the
     rows before it): (the rows that are new versions, added to `seen`; how many rows are
     duplicates, whose content hash equals the earlier version's; the rows in conflict,
-    whose content hash differs). Where no version is twice in the rows, each row meets only `seen`: set
-    operations find the few rows whose version it knows, and only those are looked at one
-    by one."""
+    whose content hash differs). Where no version is twice in the rows, each row meets
+    only `seen`: set operations find the few rows whose version it knows, and only those
+    are looked at one by one; else every row is, in order."""
     batch = dict(zip(versions, digests))
-    if len(batch) < len(versions):   # a version twice: row by row, each against those before it
-        keep, duplicates, conflicts = [], 0, []
-        for i, (version, digest) in enumerate(zip(versions, digests)):
-            earlier = _earlier(seen, version)
-            if earlier is None:
-                seen[version] = digest
-                keep.append(i)
-            elif earlier == digest:
-                duplicates += 1
-            else:
-                conflicts.append(i)
-        return keep, duplicates, conflicts
-    known = (batch.keys() & seen.keys()) | (batch.keys() & seen.accepted.keys())
-    if not known:
-        seen.update(batch)
-        return list(range(len(versions))), 0, []
-    keep = [i for i, version in enumerate(versions) if version not in known]
-    seen.update((versions[i], digests[i]) for i in keep)
+    if len(batch) == len(versions):
+        known = (batch.keys() & seen.keys()) | (batch.keys() & seen.accepted.keys())
+        if not known:
+            seen.update(batch)
+            return list(range(len(versions))), 0, []
+        new = [i for i, version in enumerate(versions) if version not in known]
+        seen.update((versions[i], digests[i]) for i in new)
+        look = [i for i, version in enumerate(versions) if version in known]
+    else:   # a version twice: each row against those before it
+        new, look = [], range(len(versions))
     duplicates, conflicts = 0, []
-    for i in [i for i, version in enumerate(versions) if version in known]:
-        if _earlier(seen, versions[i]) == digests[i]:
+    for i in look:
+        earlier = _earlier(seen, versions[i])
+        if earlier is None:
+            seen[versions[i]] = digests[i]
+            new.append(i)
+        elif earlier == digests[i]:
             duplicates += 1
         else:
             conflicts.append(i)
-    return keep, duplicates, conflicts
+    return new, duplicates, conflicts
 
 
 def _earlier(seen: Versions, version: tuple) -> str | None:

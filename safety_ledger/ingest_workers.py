@@ -11,9 +11,9 @@ come, gathers their reports (ordered as the landing lists them) and their timing
 waits for all of them before it returns. Each worker renders the Data Docs pages of its
 own validations after each wave (side by side with the other workers); the parent then
 builds the index once, even when a worker failed, from the validations the workers say
-they rendered (validation.build_data_docs). A worker that fails makes the ingest fail once the others have finished;
-what any worker committed stays committed (each batch is atomic), and a re-run ingests
-the rest.
+they rendered (validation.build_data_docs). A worker that fails makes the ingest fail
+once the others have finished; what any worker committed stays committed (each batch is
+atomic), and a re-run ingests the rest.
 
 Workers are forked from a forkserver: a fresh interpreter, started once per process, that
 imports the ingest's modules and GX (about 3 s) while the parent sets GX up, so that no
@@ -30,7 +30,6 @@ import multiprocessing
 import multiprocessing.forkserver
 import os
 import queue as queues
-import resource
 import sys
 import traceback
 import types
@@ -208,11 +207,12 @@ def _peak_rss(pid: int) -> int:
     return 0
 
 
-def _use_jemalloc(pyarrow) -> None:
+def _use_jemalloc() -> None:
     """Arrow's allocations from jemalloc rather than the default mimalloc: on one 128 MiB
     wave of the 10m bench landing, a worker's peak RSS 1,073 -> 962 MB and its time
     15.1-16.0 -> 14.2 s. Left as it is where ARROW_DEFAULT_MEMORY_POOL chooses a pool
     (memory debugging, say) or where pyarrow was built without jemalloc."""
+    import pyarrow
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         return
     try:
@@ -223,23 +223,21 @@ def _use_jemalloc(pyarrow) -> None:
 
 def _worker(root: str, numbered: list[tuple[int, str]], total: int, wave_bytes: int,
             messages, k: int, environment: dict[str, str]) -> None:
+    from . import validation   # imported by the forkserver already
+
+    home = Home(Path(root))
     try:
         os.environ.clear()
         os.environ.update(environment)
-        from . import validation
-
         validation.SET_UP_BY_PARENT = True
         import pyarrow
         pyarrow.set_cpu_count(1)   # one core per worker: the workers are the parallelism
-        _use_jemalloc(pyarrow)
-        home = Home(Path(root))
+        _use_jemalloc()
         pseudo = Pseudonymizer(load_key(home.key_file))
         ledger = Ledger(event_store.read_ledger(home))
         reports = ingest_folders(home, [(i, Path(f)) for i, f in numbered], total, pseudo, ledger,
                                  lambda line: messages.put(("progress", k, line)), wave_bytes)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        messages.put(("done", k, reports, validation.take_rendered_docs(home), validation.STATS, peak,
-                      _peak_rss(os.getppid())))
+        messages.put(("done", k, reports, validation.take_rendered_docs(home), validation.STATS,
+                      _peak_rss(os.getpid()), _peak_rss(os.getppid())))   # the forkserver's
     except BaseException:
-        from . import validation
-        messages.put(("failed", k, traceback.format_exc(), validation.take_rendered_docs(Home(Path(root)))))
+        messages.put(("failed", k, traceback.format_exc(), validation.take_rendered_docs(home)))
