@@ -94,8 +94,19 @@ def count_rows(path: Path) -> int:
     """Number of data records (header excluded), as the manifest states it."""
     data = _plain_bytes(path)
     if data is not None:   # no quoting: a record is a non-blank line
-        return max(sum(1 for line in data.splitlines() if line) - 1, 0)
+        return max(_non_blank_lines(data) - 1, 0)
     return max(sum(1 for _ in _records(path)) - 1, 0)
+
+
+def _non_blank_lines(data: bytes) -> int:
+    """How many lines of `data` are not empty (a line ends at \\n, \\r or \\r\\n): the runs of
+    bytes other than those two, counted by numpy (splitting a million lines into Python
+    bytes took 0.2 s)."""
+    if not data:
+        return 0
+    ends = np.frombuffer(data, dtype=np.uint8)
+    ends = (ends == ord("\n")) | (ends == ord("\r"))
+    return int(not ends[0]) + int(np.count_nonzero(ends[:-1] & ~ends[1:]))
 
 
 def _plain_bytes(path: Path) -> bytes | None:

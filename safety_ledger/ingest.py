@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import contract, event_schema, event_store, validation
+from . import contract, event_schema, event_store, validation, values
 from .csv_reader import Chunk, FileRejected, HeaderError, read_chunks, read_raw
 from .home import Home
 from .manifest import SubmissionRejected, check_names, load_manifest
@@ -150,9 +150,8 @@ def _canonical(kind: str, cells: pa.Array, typed: pd.Series | None) -> pa.Array:
         # pandas' text of the value (375.0), made once per distinct value
         text = pa.array(validation.by_distinct(lambda v: v.astype("string"), typed), type=pa.string())
     elif kind == "timestamp":   # the UTC instant to the microsecond: 2024-01-01T00:20:00.000000
-        instants = typed.dt.tz_convert(None).dt.as_unit("us").to_numpy()
-        text = pa.array(np.datetime_as_string(instants, unit="us"), type=pa.string(),
-                        mask=typed.isna().to_numpy())
+        micros = typed.dt.tz_convert(None).dt.as_unit("us").to_numpy().view(np.int64)
+        text = values.utc_texts(micros, typed.notna().to_numpy())
     else:
         text = cells
     return text   # an empty cell (null) is written NUL when the texts are joined
@@ -196,23 +195,15 @@ def pseudonymize_cells(spec: contract.FileSpec, site_id: str, chunk: Chunk, pseu
     record_type is unreadable: we cannot tell, so we protect it)."""
     cols = chunk.columns
     if "patient_ref" in cols:
-        cols["patient_ref"] = _pseudonyms(cols["patient_ref"], site_id, pseudo)
+        cols["patient_ref"] = pseudo.column(site_id, cols["patient_ref"])
     if spec.file == "retractions.csv":
         other_record = pc.fill_null(pc.is_in(cols["record_type"], pa.array(NOT_PATIENT)), False)
-        cols["ref"] = pc.if_else(other_record, cols["ref"], _pseudonyms(cols["ref"], site_id, pseudo))
+        cols["ref"] = pc.if_else(other_record, cols["ref"], pseudo.column(site_id, cols["ref"]))
     for row in chunk.misshapen:
         if "patient_ref" in row.cells:
             row.cells["patient_ref"] = pseudo(site_id, row.cells["patient_ref"])
         if spec.file == "retractions.csv" and row.cells.get("record_type") not in NOT_PATIENT:
             row.cells["ref"] = pseudo(site_id, row.cells.get("ref"))
-
-
-def _pseudonyms(refs: pa.Array, site_id: str, pseudo: Pseudonymizer) -> pa.Array:
-    """Each reference's pseudonym (null stays null): a patient has many rows, so one HMAC
-    per distinct reference."""
-    coded = refs.dictionary_encode()
-    mapped = pa.array([pseudo(site_id, v) for v in coded.dictionary.to_pylist()], type=pa.string())
-    return mapped.take(coded.indices)
 
 
 def _folder_fingerprint(folder: Path) -> str:

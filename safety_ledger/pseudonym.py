@@ -13,6 +13,10 @@ import os
 import secrets
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 ENV_VAR = "SAFETY_LEDGER_SECRET"
 
 
@@ -33,25 +37,40 @@ def load_key(key_file: Path) -> bytes:
 
 
 class Pseudonymizer:
-    """site_id, patient_ref -> pseudonym. A patient's reference comes back in every file
-    and submission of its site, so the pseudonyms made are kept, up to CACHE_SIZE of them
-    (then the cache starts empty again), in memory only, like the references being read."""
-    CACHE_SIZE = 2**17
+    """site_id, patient_ref -> pseudonym, one at a time (__call__) or a column at once
+    (`column`). A patient's reference comes back in every file and submission of its
+    site, so the pseudonyms a column needed are kept per site, as Arrow arrays looked up
+    in one vectorized step (a dict looked up per distinct reference took 0.6 s per
+    million rows), up to CACHE_SIZE of them in all (then they start empty again), in
+    memory only, like the references being read."""
+    CACHE_SIZE = 2**20
 
     def __init__(self, key: bytes):
         # the HMAC with its key set up once: each pseudonym starts from a copy of it
         self._keyed = hmac.new(key, digestmod=hashlib.sha256)
-        self._made: dict[tuple[str, str], str] = {}
+        self._made: dict[str, tuple[pa.Array, pa.Array]] = {}   # site -> (references, pseudonyms)
 
     def __call__(self, site_id: str, patient_ref: str | None) -> str | None:
         if patient_ref is None:
             return None
-        made = self._made.get((site_id, patient_ref))
-        if made is None:
-            mac = self._keyed.copy()
-            mac.update(f"{site_id}\x1f{patient_ref}".encode("utf-8"))
-            made = "P-" + mac.hexdigest()[:24]
-            if len(self._made) >= self.CACHE_SIZE:
+        mac = self._keyed.copy()
+        mac.update(f"{site_id}\x1f{patient_ref}".encode("utf-8"))
+        return "P-" + mac.hexdigest()[:24]
+
+    def column(self, site_id: str, refs: pa.Array) -> pa.Array:
+        """Each reference's pseudonym (null stays null): one HMAC per reference not met
+        before in this site."""
+        coded = refs.dictionary_encode()
+        distinct = coded.dictionary
+        known, made = self._made.get(site_id) or (pa.array([], pa.string()), pa.array([], pa.string()))
+        at = pc.index_in(distinct, value_set=known)
+        new = pc.is_null(at).to_numpy(zero_copy_only=False)
+        if new.any():
+            refs_new = distinct.filter(pa.array(new))
+            made_new = pa.array([self(site_id, r) for r in refs_new.to_pylist()], type=pa.string())
+            at = np.where(new, len(known) + np.cumsum(new) - 1, pc.fill_null(at, 0).to_numpy())
+            known, made = pa.concat_arrays([known, refs_new]), pa.concat_arrays([made, made_new])
+            if sum(len(k) for k, _ in self._made.values()) + len(refs_new) > self.CACHE_SIZE:
                 self._made.clear()
-            self._made[(site_id, patient_ref)] = made
-        return made
+            self._made[site_id] = (known, made)
+        return made.take(at).take(coded.indices)

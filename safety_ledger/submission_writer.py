@@ -48,6 +48,7 @@ import pyarrow.compute as pc
 
 from . import contract
 from .atomic import fsync_dir, write_bytes
+from .values import civil_from_days as _civil, put_digits as _put
 from .faults import disk_full, fault_point
 
 
@@ -310,29 +311,6 @@ def _int_block(values: np.ndarray, null: np.ndarray | None) -> np.ndarray:
     if null is not None:
         out[null] = FILL
     return out
-
-
-def _civil(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Days since 1970-01-01 -> (year, month, day), proleptic Gregorian (H. Hinnant)."""
-    z = days.astype(np.int64) + 719_468
-    era = np.floor_divide(z, 146_097)
-    doe = z - era * 146_097
-    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    day = doy - (153 * mp + 2) // 5 + 1
-    month = np.where(mp < 10, mp + 3, mp - 9)
-    year = yoe + era * 400 + (month <= 2)
-    return year, month, day
-
-
-def _put(out: np.ndarray, col: int, value: np.ndarray, width: int) -> None:
-    """Zero-padded decimal digits of `value` (0 <= value < 10**width) into out[:, col:col+width]."""
-    x = value
-    for j in range(width - 1, -1, -1):
-        q = x // 10
-        out[:, col + j] = x - q * 10 + 48
-        x = q
 
 
 _DAYS: list[np.ndarray] = []     # YYYY-MM-DD of the days 1970-01-01 + 0 .. 65535 (to 2149), made once

@@ -7,10 +7,11 @@ import random
 import re
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
-from safety_ledger.values import SHAPES, Invalid, parse_timestamp, timestamp_micros
+from safety_ledger.values import SHAPES, Invalid, parse_timestamp, timestamp_micros, utc_texts
 
 DAY = 86_400 * 10**6
 HOUR = 3_600 * 10**6
@@ -109,3 +110,23 @@ def test_agrees_with_pythons_reading_of_generated_texts():
     expected = [_python_reading(t) for t in texts]
     assert sum(e is not None for e in expected) > 5_000   # the sweep holds many valid texts too
     assert [(t, g) for t, g, e in zip(texts, got, expected) if g != e] == []
+
+
+def test_utc_texts_of_instants_worked_out_by_hand():
+    # the instants of VALID, written back at UTC; a null stays null
+    micros = np.array([m for _, m in VALID] + [0], dtype=np.int64)
+    valid = np.array([True] * len(VALID) + [False])
+    assert utc_texts(micros, valid).to_pylist() == [
+        "1970-01-01T00:00:00.000000", "1970-01-01T00:00:00.000001", "1970-01-01T00:00:00.500000",
+        "1969-12-31T23:59:59.500000", "2024-03-01T00:00:00.000000", "2024-03-01T05:00:00.000000",
+        "2024-03-01T00:00:07.123456", "2000-02-29T00:00:00.000000", "0001-01-01T00:00:00.000000",
+        "9999-12-31T23:59:59.999999", None]
+
+
+def test_utc_texts_agree_with_python_over_the_whole_range():
+    rnd = random.Random(5)
+    micros = np.array([rnd.randint(-62_135_596_800 * 10**6, 253_402_300_799 * 10**6) for _ in range(20_000)])
+    epoch = datetime(1970, 1, 1)
+    expected = [(epoch + timedelta(microseconds=int(m))).strftime("%Y-%m-%dT%H:%M:%S.%f").rjust(26, "0")
+                for m in micros]
+    assert utc_texts(micros, np.ones(len(micros), dtype=bool)).to_pylist() == expected
