@@ -184,9 +184,12 @@ def column_groups(suite_name: str) -> tuple[Group, ...]:
 
 def _codes(frame: pd.DataFrame, group: Group) -> np.ndarray:
     """Each row's value of the group, as a code 0, 1, ... in order of first appearance
-    (NA is a value of its own)."""
+    (NA is a value of its own), as pd.factorize numbers one column's values; a pair's
+    codes are factorized again from the two."""
     if group.presence:
         return pd.factorize(frame[group.columns[0]].isna())[0]
+    if len(group.columns) == 1:
+        return pd.factorize(frame[group.columns[0]], use_na_sentinel=False)[0]
     codes = np.zeros(len(frame), dtype=np.int64)
     for c in group.columns:
         own, uniques = pd.factorize(frame[c], use_na_sentinel=False)
@@ -219,8 +222,12 @@ def distinct_values(frame: pd.DataFrame, groups: tuple[Group, ...]) -> Distinct:
     firsts, codes_of = {}, {}
     for g in groups:
         codes = _codes(frame, g)
+        first = _first_rows(codes)
+        if len(codes) and (codes.max() + 1 != len(first) or not np.array_equal(codes[first], np.arange(len(first)))):
+            codes = pd.factorize(codes)[0]   # not in order of first appearance (a dtype pandas numbers otherwise)
+            first = _first_rows(codes)
         codes_of[g] = codes
-        firsts[g] = _first_rows(codes)
+        firsts[g] = first
     length = max(len(f) for f in firsts.values())
     values, row_codes, value_codes = {}, {}, {}
     for g, first in firsts.items():

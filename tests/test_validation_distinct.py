@@ -64,3 +64,24 @@ def test_first_rows_of_codes_in_order_of_appearance():
     assert list(validation._first_rows(np.array([0, 0, 1, 0, 2, 1, 3, 3]))) == [0, 2, 4, 6]
     assert list(validation._first_rows(np.array([0]))) == [0]
     assert list(validation._first_rows(np.array([], dtype=np.int64))) == []
+
+
+def test_each_rows_value_is_found_whatever_order_its_codes_come_in():
+    """Every column dtype the suites read, with NA first, in the middle or absent: each
+    frame row's code must point at a distinct row with its own value (NA included).
+    One column's codes are pandas' own (no second factorize): where they do not come in
+    order of first appearance, distinct_values numbers them again."""
+    import pandas as pd
+    frame = pd.DataFrame({
+        "text": pd.array([None, "b", None, "a", "b"], dtype="string[pyarrow]"),
+        "flag": pd.array([None, True, None, False, True], dtype="boolean"),
+        "value": [np.nan, 2.0, np.nan, 1.0, 2.0],
+        "plain": [True, True, False, True, False],
+    })
+    groups = tuple(validation.Group((c,), False) for c in frame.columns)
+    distinct = validation.distinct_values(frame, groups)
+    for c in frame.columns:
+        at = {code: i for i, code in enumerate(distinct.value_codes[c])}
+        got = [distinct.values[c][at[code]] for code in distinct.row_codes[c]]
+        assert [None if pd.isna(v) else v for v in got] == [None if pd.isna(v) else v for v in frame[c]]
+    assert len(distinct.values) == 3   # text, flag, value: three values each
