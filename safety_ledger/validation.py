@@ -207,6 +207,12 @@ def _first_rows(codes: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.concatenate(([True], highest[1:] > highest[:-1])))
 
 
+def _numbered_by_appearance(codes: np.ndarray, first: np.ndarray) -> bool:
+    """Whether the codes are 0, 1, ... in order of first appearance, `first` being what
+    _first_rows found: then the code at the k-th first row is k, and there are no others."""
+    return not len(codes) or (codes.max() + 1 == len(first) and np.array_equal(codes[first], np.arange(len(first))))
+
+
 @dataclass
 class Distinct:
     """GX's batch for a frame (`values`: for each column group, one row per distinct
@@ -223,8 +229,8 @@ def distinct_values(frame: pd.DataFrame, groups: tuple[Group, ...]) -> Distinct:
     for g in groups:
         codes = _codes(frame, g)
         first = _first_rows(codes)
-        if len(codes) and (codes.max() + 1 != len(first) or not np.array_equal(codes[first], np.arange(len(first)))):
-            codes = pd.factorize(codes)[0]   # not in order of first appearance (a dtype pandas numbers otherwise)
+        if not _numbered_by_appearance(codes, first):   # a dtype pandas numbers otherwise
+            codes = pd.factorize(codes)[0]
             first = _first_rows(codes)
         codes_of[g] = codes
         firsts[g] = first

@@ -1,6 +1,8 @@
 """The shapes of contract-v1 cell types, the one definition used by validation (where
 a cell of the right shape must then also parse: 2025-02-30 and 25:00 do not) and by the
-manifest's `exported_at`."""
+manifest's `exported_at`; and the calendar, vectorized both ways: a timestamp's text to
+its instant (timestamp_micros), an instant or a day to its text (utc_texts, and
+civil_from_days with put_digits, which the CSV writer uses too)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -123,7 +125,7 @@ _US_PER_DAY = 86_400 * 10**6
 def utc_texts(micros: np.ndarray, valid: np.ndarray) -> pa.Array:
     """The UTC instant of each of `micros` (since 1970-01-01T00:00Z, years 1 to 9999) as
     YYYY-MM-DDTHH:MM:SS.ffffff, null where not `valid`: numpy's datetime_as_string(unit="us")
-    of the same instants, written digit by digit (a quarter of its time)."""
+    of the same instants, written digit by digit (in about half its time)."""
     n = len(micros)
     days, time_of_day = np.divmod(np.where(valid, micros, 0), _US_PER_DAY)
     seconds, fraction = np.divmod(time_of_day, 10**6)
