@@ -100,13 +100,18 @@ def count_rows(path: Path) -> int:
 
 def _non_blank_lines(data: bytes) -> int:
     """How many lines of `data` are not empty (a line ends at \\n, \\r or \\r\\n): the runs of
-    bytes other than those two, counted by numpy (splitting a million lines into Python
-    bytes took 0.2 s)."""
-    if not data:
-        return 0
-    ends = np.frombuffer(data, dtype=np.uint8)
-    ends = (ends == ord("\n")) | (ends == ord("\r"))
-    return int(not ends[0]) + int(np.count_nonzero(ends[:-1] & ~ends[1:]))
+    bytes other than those two, counted by numpy a mebibyte at a time (the block's masks
+    stay in cache: 10 ms for 25 MB, where splitting it into Python bytes took 43 ms and
+    masks of the whole file 21-88 ms)."""
+    block = 2**20
+    data = np.frombuffer(data, dtype=np.uint8)
+    lines, after_end = 0, True   # whether the byte before the block ends a line (or is the start)
+    for at in range(0, len(data), block):
+        ends = data[at:at + block] == ord("\n")
+        ends |= data[at:at + block] == ord("\r")
+        lines += int(after_end and not ends[0]) + int(np.count_nonzero(ends[:-1] & ~ends[1:]))
+        after_end = bool(ends[-1])
+    return lines
 
 
 def _plain_bytes(path: Path) -> bytes | None:

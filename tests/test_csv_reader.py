@@ -93,3 +93,13 @@ def test_chunks_end_at_the_same_rows_in_both_readers(tmp_path):
     fast = [list(map(int, ch.numbers)) for ch in read_chunks(path, COLUMNS, size=3, max_bytes=12)]
     slow = [list(map(int, ch.numbers)) for ch in csv_reader._read_with_csv_module(path, COLUMNS, 3, 12)]
     assert fast == slow == [[1, 2], [3, 4], [5, 6], [7]]
+
+
+@pytest.mark.parametrize("tail", [b"\r\n", b"\n\r\n", b"\r", b"x\r\n", b""])
+def test_lines_are_counted_across_the_counters_blocks(tail):
+    """count_rows reads a file a mebibyte at a time: a line break or a blank line on the
+    boundary of two blocks is counted as Python's own splitlines counts it."""
+    block = 2**20
+    for cut in (block - 2, block - 1, block, block + 1):
+        data = b"h,i\r\n" + b"a" * (cut - 5) + tail + b"\n\nb,c\r\n"
+        assert csv_reader._non_blank_lines(data) == sum(1 for line in data.splitlines() if line)
