@@ -103,3 +103,16 @@ def test_lines_are_counted_across_the_counters_blocks(tail):
     for cut in (block - 2, block - 1, block, block + 1):
         data = b"h,i\r\n" + b"a" * (cut - 5) + tail + b"\n\nb,c\r\n"
         assert csv_reader._non_blank_lines(data) == sum(1 for line in data.splitlines() if line)
+
+
+@pytest.mark.parametrize("data", [b"\xed\xa0\x80", b"\xc0\x80", b"\xe0\x80\x80", b"\xf4\x90\x80\x80", b"\xc2",
+                                  b"\x80", b"a\xff", b"\xef\xbb\xbfa", b"\xf0\x9f\x98\x80", b"caf\xc3\xa9", b""])
+def test_utf8_is_what_pythons_strict_decoder_accepts(data):
+    """A surrogate, overlong forms, a code point past U+10FFFF, a cut or lone continuation
+    byte are refused; a BOM, an emoji, an accent and nothing at all are accepted."""
+    try:
+        data.decode("utf-8")
+        python = True
+    except UnicodeDecodeError:
+        python = False
+    assert csv_reader._is_utf8(data) is python
