@@ -246,8 +246,9 @@ def _violation_reason(cells: dict, violations) -> str:
 
 # CSV bytes of the submissions whose rows one GX run per file type validates (shared
 # among the worker processes). GX's cost is per run: at 384 MiB the 10m bench landing
-# takes 8 waves per worker process instead of 11 at 256 MiB (50.4 s instead of 54-55 s)
-# and each of the two workers peaks at about 1.3 GB.
+# takes 8 waves in all (4 per worker process) instead of 11 at 256 MiB, 50.4 s instead of
+# 54-55 s, and each of the two workers peaks at about 1.3 GB; one process alone (workers=1,
+# the whole 10m landing in 91 s) at 2.5 GB.
 WAVE_BYTES = 384 * 2**20
 
 

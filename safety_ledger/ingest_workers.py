@@ -209,9 +209,10 @@ def _peak_rss(pid: int) -> int:
 
 def _use_jemalloc() -> None:
     """Arrow's allocations from jemalloc rather than the default mimalloc: on one 128 MiB
-    wave of the 10m bench landing, a worker's peak RSS 1,073 -> 962 MB and its time
-    15.1-16.0 -> 14.2 s. Left as it is where ARROW_DEFAULT_MEMORY_POOL chooses a pool
-    (memory debugging, say) or where pyarrow was built without jemalloc."""
+    wave of the 10m bench landing (a worker's wave when waves were 256 MiB), a worker's
+    peak RSS 1,073 -> 962 MB and its time 15.1-16.0 -> 14.2 s. Left as it is where
+    ARROW_DEFAULT_MEMORY_POOL chooses a pool (memory debugging, say) or where pyarrow was
+    built without jemalloc."""
     import pyarrow
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         return

@@ -65,12 +65,15 @@ class Pseudonymizer:
         known, made = self._made.get(site_id) or (pa.array([], pa.string()), pa.array([], pa.string()))
         at = pc.index_in(distinct, value_set=known)
         new = pc.is_null(at).to_numpy(zero_copy_only=False)
-        if new.any():
-            refs_new = distinct.filter(pa.array(new))
-            made_new = pa.array([self(site_id, r) for r in refs_new.to_pylist()], type=pa.string())
-            at = np.where(new, len(known) + np.cumsum(new) - 1, pc.fill_null(at, 0).to_numpy())
-            known, made = pa.concat_arrays([known, refs_new]), pa.concat_arrays([made, made_new])
-            if sum(len(k) for k, _ in self._made.values()) + len(refs_new) > self.CACHE_SIZE:
-                self._made.clear()
-            self._made[site_id] = (known, made)
-        return made.take(at).take(coded.indices)
+        if not new.any():
+            return made.take(at).take(coded.indices)
+        refs_new = distinct.filter(pa.array(new))
+        made_new = pa.array([self(site_id, r) for r in refs_new.to_pylist()], type=pa.string())
+        at = np.where(new, len(known) + np.cumsum(new) - 1, pc.fill_null(at, 0).to_numpy())
+        made = pa.concat_arrays([made, made_new])
+        pseudonyms = made.take(at).take(coded.indices)
+        if sum(len(k) for k, _ in self._made.values()) + len(refs_new) <= self.CACHE_SIZE:
+            self._made[site_id] = (pa.concat_arrays([known, refs_new]), made)
+        else:   # full: start again with this column's new references (if they fit)
+            self._made = {site_id: (refs_new, made_new)} if len(refs_new) <= self.CACHE_SIZE else {}
+        return pseudonyms

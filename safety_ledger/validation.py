@@ -199,7 +199,8 @@ def _codes(frame: pd.DataFrame, group: Group) -> np.ndarray:
 
 def _first_rows(codes: np.ndarray) -> np.ndarray:
     """The first row of code 0, 1, ..., for codes numbered in order of first appearance
-    (as _codes gives them): a row holds a new code where the codes' running maximum rises.
+    (as _codes gives them, checked by _numbered_by_appearance): a row holds a new code
+    where the codes' running maximum rises.
     One pass, where np.unique(return_index=True) sorts every row of the wave."""
     if not len(codes):
         return np.zeros(0, dtype=np.int64)
@@ -209,8 +210,10 @@ def _first_rows(codes: np.ndarray) -> np.ndarray:
 
 def _numbered_by_appearance(codes: np.ndarray, first: np.ndarray) -> bool:
     """Whether the codes are 0, 1, ... in order of first appearance, `first` being what
-    _first_rows found: then the code at the k-th first row is k, and there are no others."""
-    return not len(codes) or (codes.max() + 1 == len(first) and np.array_equal(codes[first], np.arange(len(first))))
+    _first_rows found: none is negative (a -1 would match no value GX judged) and the
+    code at the k-th first row is k (then no other code can appear: each first row
+    holds a code above all before it)."""
+    return not len(codes) or bool(codes.min() >= 0 and np.array_equal(codes[first], np.arange(len(first))))
 
 
 @dataclass

@@ -33,9 +33,16 @@ def test_columns_in_turn_with_nulls_repeats_and_sites():
     assert formula("SITE-A", "MRN-1") != formula("SITE-B", "MRN-1")
 
 
-def test_the_memo_starts_again_when_full():
+def test_the_memo_starts_again_when_full_and_never_holds_more():
     pseudo = Pseudonymizer(KEY)
     pseudo.CACHE_SIZE = 3
-    for site, refs in [("SITE-A", ["a", "b"]), ("SITE-B", ["a", "c"]), ("SITE-A", ["b", "d", "a"])]:
+    held = []
+    for site, refs in [("SITE-A", ["a", "b"]), ("SITE-B", ["a", "c"]), ("SITE-A", ["b", "d", "a"]),
+                       ("SITE-A", ["e", "f"]), ("SITE-A", ["g"]), ("SITE-A", ["h", "i", "j", "k"]), ("SITE-B", ["c"])]:
         assert pseudo.column(site, pa.array(refs)).to_pylist() == [formula(site, r) for r in refs]
-    assert pseudo.column("SITE-B", pa.array(["c"])).to_pylist() == [formula("SITE-B", "c")]
+        held.append({s: sorted(refs.to_pylist()) for s, (refs, _) in pseudo._made.items()})
+    # 2 held; 2 + 2 > 3: start again with SITE-B's two; SITE-A's memo is gone, so its three are
+    # new: 2 + 3 > 3, start again with them; 3 + 2 > 3: again; 2 + 1 fit; four new are more than
+    # the memo holds: nothing kept; then "c" alone
+    assert held == [{"SITE-A": ["a", "b"]}, {"SITE-B": ["a", "c"]}, {"SITE-A": ["a", "b", "d"]},
+                    {"SITE-A": ["e", "f"]}, {"SITE-A": ["e", "f", "g"]}, {}, {"SITE-B": ["c"]}]

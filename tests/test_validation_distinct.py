@@ -84,4 +84,28 @@ def test_each_rows_value_is_found_whatever_order_its_codes_come_in():
         at = {code: i for i, code in enumerate(distinct.value_codes[c])}
         got = [distinct.values[c][at[code]] for code in distinct.row_codes[c]]
         assert [None if pd.isna(v) else v for v in got] == [None if pd.isna(v) else v for v in frame[c]]
-    assert len(distinct.values) == 3   # text, flag, value: three values each
+    assert len(distinct.values) == 3   # text, flag, value: three values each (plain: two)
+
+
+def test_codes_out_of_order_are_noticed():
+    """_first_rows is only right for codes 0, 1, ... in order of first appearance: any
+    other numbering (a later code first, a gap, a -1 for NA) must be caught."""
+    for codes, ordered in [([0, 0, 1, 0, 2], True), ([], True), ([1, 0], False), ([0, 2, 1], False),
+                           ([0, 2], False), ([0, -1, 1], False), ([-1, 0], False)]:
+        codes = np.array(codes, dtype=np.int64)
+        assert validation._numbered_by_appearance(codes, validation._first_rows(codes)) is ordered, codes
+
+
+def test_distinct_values_numbers_again_codes_that_come_out_of_order(monkeypatch):
+    """Where a column's codes do not come in order of first appearance (a pandas that
+    numbered them otherwise: here, in reverse), distinct_values numbers them again and
+    each row still points at its own value."""
+    import pandas as pd
+    frame = pd.DataFrame({"text": pd.array(["b", None, "a", "b", "c"], dtype="string[pyarrow]")})
+    group = validation.Group(("text",), False)
+    real = validation._codes
+    monkeypatch.setattr(validation, "_codes", lambda f, g: 3 - real(f, g))   # b, NA, a, c -> 3, 2, 1, 0
+    distinct = validation.distinct_values(frame, (group,))
+    at = {code: i for i, code in enumerate(distinct.value_codes["text"])}
+    assert [distinct.values["text"][at[c]] for c in distinct.row_codes["text"]] == ["b", None, "a", "b", "c"]
+    assert list(distinct.values["text"]) == ["b", None, "a", "c"]

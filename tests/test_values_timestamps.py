@@ -1,6 +1,8 @@
 """A timestamp cell's instant and validity (safety_ledger/values.py: timestamp_micros,
-vectorized over the bytes of the texts). Expected instants are worked out by hand from
-the calendar; a generated sweep is checked against Python's own ISO 8601 reading."""
+vectorized over the bytes of the texts), and an instant's canonical UTC text (utc_texts,
+part of the content hash). Expected instants and texts are worked out by hand from the
+calendar; generated sweeps are checked against Python's own ISO 8601 reading and writing
+and numpy's datetime_as_string (the text's definition)."""
 from __future__ import annotations
 
 import random
@@ -123,10 +125,13 @@ def test_utc_texts_of_instants_worked_out_by_hand():
         "9999-12-31T23:59:59.999999", None]
 
 
-def test_utc_texts_agree_with_python_over_the_whole_range():
+def test_utc_texts_agree_with_python_and_numpy_over_the_whole_range():
     rnd = random.Random(5)
     micros = np.array([rnd.randint(-62_135_596_800 * 10**6, 253_402_300_799 * 10**6) for _ in range(20_000)])
+    valid = np.array([rnd.random() > 0.1 for _ in micros])
     epoch = datetime(1970, 1, 1)
-    expected = [(epoch + timedelta(microseconds=int(m))).strftime("%Y-%m-%dT%H:%M:%S.%f").rjust(26, "0")
-                for m in micros]
-    assert utc_texts(micros, np.ones(len(micros), dtype=bool)).to_pylist() == expected
+    python = [(epoch + timedelta(microseconds=int(m))).strftime("%Y-%m-%dT%H:%M:%S.%f").rjust(26, "0")
+              for m in micros]
+    numpy = list(np.datetime_as_string(micros.view("datetime64[us]"), unit="us"))
+    assert python == numpy
+    assert utc_texts(micros, valid).to_pylist() == [t if v else None for t, v in zip(numpy, valid)]
