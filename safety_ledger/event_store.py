@@ -11,11 +11,13 @@ import fcntl
 import json
 import os
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import event_schema
@@ -102,11 +104,31 @@ def committed_files(home: Home, table: str, ledger: str = "submissions") -> list
     return [str(p) for p in sorted(table_dir(home, table).glob("*.parquet")) if p.stem in batches]
 
 
+@dataclass(frozen=True)
+class VersionSet:
+    """Versions of records, as two Arrow string arrays: each version's text (version_texts)
+    and its content hash."""
+    texts: pa.Array
+    hashes: pa.Array
+
+    @staticmethod
+    def empty() -> "VersionSet":
+        return VersionSet(pa.array([], pa.string()), pa.array([], pa.string()))
+
+
+def version_texts(keys: list[pa.Array], recorded_us: pa.Array) -> pa.Array:
+    """A version's text: its record's key column(s) and recorded_at (microseconds since the
+    epoch at UTC, in decimal), joined by US. Equal exactly when the versions are: only the
+    last key may hold a US (a retraction's first key, record_type, is a word of the
+    contract's vocabulary), and the microseconds, digits, follow the last US."""
+    return pc.binary_join_element_wise(*keys, recorded_us.cast(pa.string()), "\x1f")
+
+
 def versions(home: Home, table: str, site_id: str | None, key_columns: list[str],
-             ledger: str = "submissions", ledger_rows: list[dict] | None = None) -> dict[tuple, str]:
-    """(key..., recorded_at in microseconds since the epoch) -> content_hash of every
-    committed event of a site (or of all sites). `ledger_rows`, when the caller holds the
-    ledger already, saves reading it again and narrows the files to the site's batches."""
+             ledger: str = "submissions", ledger_rows: list[dict] | None = None) -> VersionSet:
+    """Every committed event's version and content hash, of a site (or of all sites).
+    `ledger_rows`, when the caller holds the ledger already, saves reading it again and
+    narrows the files to the site's batches."""
     if ledger_rows is None:
         files = committed_files(home, table, ledger)
     else:
@@ -114,14 +136,17 @@ def versions(home: Home, table: str, site_id: str | None, key_columns: list[str]
                    and (site_id is None or r.get("site_id") == site_id)}
         files = [str(p) for p in (table_dir(home, table) / f"{b}.parquet" for b in sorted(batches)) if p.exists()]
     if not files:
-        return {}
+        return VersionSet.empty()
     cols = ", ".join(key_columns)
     where = "WHERE site_id = $site" if site_id is not None else ""
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
-        rows = con.execute(f"SELECT {cols}, epoch_us(recorded_at), content_hash FROM read_parquet($files) {where}",
-                           {"files": files, **({"site": site_id} if site_id is not None else {})}).fetchall()
-    return {tuple(r[:-1]): r[-1] for r in rows}
+        rows = con.sql(f"SELECT {cols}, epoch_us(recorded_at) AS recorded_us, content_hash "
+                       f"FROM read_parquet($files) {where}",
+                       params={"files": files, **({"site": site_id} if site_id is not None else {})}).to_arrow_table()
+    column = {c: rows[c].combine_chunks() for c in rows.column_names}
+    return VersionSet(version_texts([column[c].cast(pa.string()) for c in key_columns], column["recorded_us"]),
+                      column["content_hash"].cast(pa.string()))
 
 
 class BatchWriter:

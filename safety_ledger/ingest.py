@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 
 from . import contract, event_schema, event_store, validation, values
 from .csv_reader import Chunk, FileRejected, HeaderError, read_chunks, read_raw
+from .event_store import VersionSet
 from .home import Home
 from .manifest import SubmissionRejected, check_names, load_manifest
 from .pseudonym import Pseudonymizer, load_key
@@ -292,55 +293,58 @@ def judge(home: Home, parts: list[Part], run_name: str) -> None:
             part.broken[int(part.parsed.frame.index[position - starts[i]])] = violations
 
 
-class Versions(dict):
-    """The versions a submission adds to one table of its site, (key..., recorded_at in
-    microseconds) -> content hash, over `accepted`: the site's versions accepted before,
-    left as they are until the submission is committed (History.keep)."""
+class Versions:
+    """The versions a submission adds to one table of its site (`added`, a VersionSet per
+    part), over `accepted`: the site's versions accepted before, left as they are until
+    the submission is committed (History.keep)."""
 
-    def __init__(self, accepted: dict[tuple, str]):
-        super().__init__()
+    def __init__(self, accepted: VersionSet):
         self.accepted = accepted
+        self.added: list[VersionSet] = []
 
-    def keep(self) -> None:
-        self.accepted.update(self)
-        self.clear()
+    def earlier(self, texts: pa.Array) -> pa.Array:
+        """The content hash of each version accepted or added before, null where none:
+        one vectorized lookup per layer (a version is in one layer at most)."""
+        found = pa.nulls(len(texts), pa.string())
+        for layer in (self.accepted, *self.added):
+            if len(layer.texts):
+                found = pc.coalesce(found, layer.hashes.take(pc.index_in(texts, value_set=layer.texts)))
+        return found
+
+    def all(self) -> VersionSet:
+        """The accepted versions and the added ones, as one set."""
+        layers = [self.accepted, *self.added]
+        return VersionSet(pa.concat_arrays([v.texts for v in layers]), pa.concat_arrays([v.hashes for v in layers]))
 
 
-def against_history(versions: list[tuple], digests: list[str], seen: Versions) -> tuple[list[int], int, list[int]]:
-    """Each row's version (key..., recorded_at) against the earlier ones (`seen`, and the
-    rows before it): (the rows that are new versions, added to `seen`; how many rows are
-    duplicates, whose content hash equals the earlier version's; the rows in conflict,
-    whose content hash differs). Where no version is twice in the rows, each row meets
-    only `seen`: set operations find the few rows whose version it knows, and only those
-    are looked at one by one; else every row is, in order."""
-    batch = dict(zip(versions, digests))
-    if len(batch) == len(versions):
-        known = (batch.keys() & seen.keys()) | (batch.keys() & seen.accepted.keys())
-        if not known:
-            seen.update(batch)
-            return list(range(len(versions))), 0, []
-        new = [i for i, version in enumerate(versions) if version not in known]
-        seen.update((versions[i], digests[i]) for i in new)
-        look = [i for i, version in enumerate(versions) if version in known]
+def against_history(texts: pa.Array, hashes: pa.Array, seen: Versions) -> tuple[np.ndarray, int, list[int]]:
+    """Each row's version (its text: event_store.version_texts) against the earlier ones
+    (`seen`, and the rows before it): (the rows that are new versions, added to `seen`;
+    how many rows are duplicates, whose content hash equals the earlier version's; the
+    rows in conflict, whose content hash differs). The earlier versions are looked up
+    for all rows at once; where no version is twice in the rows, that is each row's
+    answer, else the rows are taken in order, each meeting the new ones before it."""
+    earlier = seen.earlier(texts)
+    if pc.count_distinct(texts, mode="all").as_py() == len(texts):
+        known = earlier.is_valid().to_numpy(zero_copy_only=False)
+        same = pc.fill_null(pc.equal(earlier, hashes), False).to_numpy(zero_copy_only=False)
+        new, duplicates, conflicts = np.flatnonzero(~known), int(same.sum()), np.flatnonzero(known & ~same).tolist()
     else:   # a version twice: each row against those before it
-        new, look = [], range(len(versions))
-    duplicates, conflicts = 0, []
-    for i in look:
-        earlier = _earlier(seen, versions[i])
-        if earlier is None:
-            seen[versions[i]] = digests[i]
-            new.append(i)
-        elif earlier == digests[i]:
-            duplicates += 1
-        else:
-            conflicts.append(i)
+        mine: dict[str, str] = {}
+        new, duplicates, conflicts = [], 0, []
+        for i, (text, digest, before) in enumerate(zip(texts.to_pylist(), hashes.to_pylist(), earlier.to_pylist())):
+            before = mine.get(text, before)
+            if before is None:
+                mine[text] = digest
+                new.append(i)
+            elif before == digest:
+                duplicates += 1
+            else:
+                conflicts.append(i)
+        new = np.array(new, dtype=np.int64)
+    if len(new):
+        seen.added.append(VersionSet(texts.take(new), hashes.take(new)))
     return new, duplicates, conflicts
-
-
-def _earlier(seen: Versions, version: tuple) -> str | None:
-    """The content hash of the version accepted before, if any (this submission's first)."""
-    earlier = seen.get(version)
-    return seen.accepted.get(version) if earlier is None else earlier
 
 
 def sort_rows(part: Part, lineage: dict, seen: Versions,
@@ -362,9 +366,9 @@ def sort_rows(part: Part, lineage: dict, seen: Versions,
     # microseconds since 1970 at UTC, read as integers (a difference of timestamps would
     # go through pandas' nanoseconds, which end in 1677 and 2262)
     recorded = parsed.typed["recorded_at"].iloc[valid].dt.as_unit("us").dt.tz_convert(None)
-    micros = recorded.to_numpy().view(np.int64).tolist()
-    keys = list(zip(*(columns[k].to_pylist() for k in key_columns(spec)), micros))
-    keep, duplicates, conflicts = against_history(keys, digests.to_pylist(), seen)
+    micros = pa.array(recorded.to_numpy().view(np.int64))
+    texts = event_store.version_texts([columns[k] for k in key_columns(spec)], micros)
+    keep, duplicates, conflicts = against_history(texts, digests, seen)
     counts.duplicates = duplicates
     for i in conflicts:
         quarantine.add(spec.file, int(chunk.numbers[valid[i]]), chunk.cells(int(valid[i])), [f"{table}.key.conflict"],
@@ -523,18 +527,18 @@ def read_submission(opened: Opened, pseudo: Pseudonymizer) -> None:
 
 
 class History:
-    """The accepted versions of each table of one site, (key..., recorded_at) -> content
-    hash: read from the store when the run comes to the site, then kept up to date by the
-    run's own commits (a site's history is not read again for each of its submissions).
-    Submissions come site by site, so only the current site's history is held: memory
-    stays that of the largest site, not of the whole program."""
+    """The accepted versions of each table of one site (a VersionSet): read from the store
+    when the run comes to the site, then kept up to date by the run's own commits (a
+    site's history is not read again for each of its submissions). Submissions come site
+    by site, so only the current site's history is held: memory stays that of the
+    largest site, not of the whole program."""
 
     def __init__(self, home: Home, ledger: Ledger):
         self.home, self.ledger = home, ledger
         self._site: str | None = None
-        self._versions: dict[str, dict[tuple, str]] = {}
+        self._versions: dict[str, VersionSet] = {}
 
-    def of(self, spec: contract.FileSpec, site_id: str) -> dict[tuple, str]:
+    def of(self, spec: contract.FileSpec, site_id: str) -> VersionSet:
         if site_id != self._site:
             self._site, self._versions = site_id, {}
         table = event_schema.TABLE_OF_FILE[spec.file]
@@ -548,10 +552,11 @@ class History:
         until `keep` (committed) or is dropped with it (rejected)."""
         return {spec.file: Versions(self.of(spec, site_id)) for spec in contract.FILES.values()}
 
-    @staticmethod
-    def keep(pending: dict[str, Versions]) -> None:
-        for versions in pending.values():
-            versions.keep()
+    def keep(self, pending: dict[str, Versions]) -> None:
+        """A committed submission's versions join its site's history."""
+        for file, versions in pending.items():
+            if versions.added:
+                self._versions[event_schema.TABLE_OF_FILE[file]] = versions.all()
 
 
 def finish_submission(home: Home, opened: Opened, pseudo: Pseudonymizer, ledger: Ledger,

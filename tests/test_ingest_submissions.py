@@ -9,9 +9,11 @@ import os
 import stat
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from safety_ledger import event_store, ingest
+from safety_ledger.event_store import VersionSet, version_texts
 from safety_ledger.home import Home
 from safety_ledger.ingest import ingest_landing
 from safety_ledger.manifest import load_manifest
@@ -375,19 +377,35 @@ def test_the_same_submission_under_another_name_adds_no_event(home):
 
 def test_each_version_meets_the_earlier_ones_whichever_way_it_is_looked_up():
     """against_history by hand: the site's history (accepted) and this submission's own
-    earlier rows (seen) both count; a chunk without a version twice takes the set path, one
-    with a version twice the row-by-row path, and both give the same answers."""
-    accepted = {("INF-1", 10): "a", ("INF-2", 10): "b"}
-    seen = ingest.Versions(accepted)
-    seen[("INF-3", 10)] = "c"                     # an earlier file chunk of this submission
-    rows = [("INF-1", 10), ("INF-4", 10), ("INF-2", 10), ("INF-3", 10), ("INF-1", 20)]
-    hashes = ["a", "d", "x", "c", "e"]            # duplicate, new, conflict, duplicate, new
-    assert ingest.against_history(rows, hashes, seen) == ([1, 4], 2, [2])
-    assert dict(seen) == {("INF-3", 10): "c", ("INF-4", 10): "d", ("INF-1", 20): "e"}
-    assert accepted == {("INF-1", 10): "a", ("INF-2", 10): "b"}   # untouched until committed
+    earlier rows (seen) both count; a chunk without a version twice is answered for all
+    rows at once, one with a version twice row by row, and both give the same answers."""
+    def versions(pairs):
+        return VersionSet(pa.array([t for t, _ in pairs], pa.string()), pa.array([h for _, h in pairs], pa.string()))
 
-    seen = ingest.Versions(dict(accepted))
-    rows = [("INF-5", 10), ("INF-1", 10), ("INF-5", 10), ("INF-5", 10), ("INF-2", 10)]
-    hashes = ["f", "a", "f", "g", "y"]            # new, duplicate, duplicate of row 1, conflict, conflict
-    assert ingest.against_history(rows, hashes, seen) == ([0], 2, [3, 4])
-    assert dict(seen) == {("INF-5", 10): "f"}
+    def added(seen):
+        return [(t, h) for v in seen.added for t, h in zip(v.texts.to_pylist(), v.hashes.to_pylist())]
+
+    accepted = versions([("INF-1\x1f10", "a"), ("INF-2\x1f10", "b")])
+    seen = ingest.Versions(accepted)
+    seen.added.append(versions([("INF-3\x1f10", "c")]))   # an earlier file chunk of this submission
+    rows = versions([("INF-1\x1f10", "a"), ("INF-4\x1f10", "d"), ("INF-2\x1f10", "x"), ("INF-3\x1f10", "c"),
+                     ("INF-1\x1f20", "e")])             # duplicate, new, conflict, duplicate, new
+    new, duplicates, conflicts = ingest.against_history(rows.texts, rows.hashes, seen)
+    assert (list(new), duplicates, conflicts) == ([1, 4], 2, [2])
+    assert added(seen) == [("INF-3\x1f10", "c"), ("INF-4\x1f10", "d"), ("INF-1\x1f20", "e")]
+    assert seen.accepted is accepted and accepted.texts.to_pylist() == ["INF-1\x1f10", "INF-2\x1f10"]   # untouched until committed
+
+    seen = ingest.Versions(accepted)
+    rows = versions([("INF-5\x1f10", "f"), ("INF-1\x1f10", "a"), ("INF-5\x1f10", "f"), ("INF-5\x1f10", "g"),
+                     ("INF-2\x1f10", "y")])   # new, duplicate, duplicate of row 1, conflict, conflict
+    new, duplicates, conflicts = ingest.against_history(rows.texts, rows.hashes, seen)
+    assert (list(new), duplicates, conflicts) == ([0], 2, [3, 4])
+    assert added(seen) == [("INF-5\x1f10", "f")]
+
+
+def test_a_versions_text_is_its_key_and_microseconds():
+    """The text a version is looked up by, built from the event columns at ingestion and
+    from the stored events (event_store.versions): equal exactly when key and instant are."""
+    texts = version_texts([pa.array(["infusion", "patient"]), pa.array(["R-1", "P-\x1f2"])],
+                          pa.array([-5, 1_700_000_000_000_000], pa.int64()))
+    assert texts.to_pylist() == ["infusion\x1fR-1\x1f-5", "patient\x1fP-\x1f2\x1f1700000000000000"]
