@@ -246,11 +246,12 @@ def _violation_reason(cells: dict, violations) -> str:
 
 
 # CSV bytes of the submissions whose rows one GX run per file type validates (shared
-# among the worker processes). GX's cost is per run: at 384 MiB the 10m bench landing
-# takes 8 waves in all (4 per worker process) instead of 11 at 256 MiB, 50.4 s instead of
-# 54-55 s, and each of the two workers peaks at about 1.3 GB; one process alone (workers=1,
-# the whole 10m landing in 91 s) at 2.5 GB.
-WAVE_BYTES = 384 * 2**20
+# among the worker processes). GX's cost is per run, so the wave is as large as memory
+# allows: on the 10m bench landing (1.3 GB of CSV), 6 waves in all (3 per worker of two)
+# at 448 MiB against 8 at 384 MiB and 11 at 256 MiB; the ingest 46.1 s against 47.5-48.2 s
+# at 384 MiB; each worker peaks at 1.37-1.38 GB (3.30 GB summed with the parent and the
+# forkserver, under the 4 GB target); one process alone (workers=1) at 2.7 GB (88 s).
+WAVE_BYTES = 448 * 2**20
 
 
 @dataclass
