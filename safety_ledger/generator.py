@@ -62,6 +62,7 @@ import numpy as np
 import pyarrow as pa
 
 from . import contract
+from .values import fixed_width_texts
 from .submission_writer import (Chunks, CsvWriter, Patched, _place, _place_bytes, cell_texts, encode_rows, string_array,
                                 write_csv, write_manifest)
 
@@ -489,7 +490,7 @@ def _ref_array(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
     cells = np.empty((n, len(head) + width), dtype=np.uint8)
     _place_bytes(cells, 0, head)
     _place(cells, len(head), _digit_cells(numbers, width))
-    return _fixed_strings(cells)
+    return fixed_width_texts(cells)
 
 
 _FOUR_DIGITS = np.array([list(f"{v:04d}".encode()) for v in range(10_000)], dtype=np.uint8).view(np.uint32).reshape(-1)
@@ -506,17 +507,6 @@ def _digit_cells(numbers: np.ndarray, width: int) -> np.ndarray:
         x, low = np.divmod(x, 10_000)
         out[:, j] = np.take(_FOUR_DIGITS, low)
     return out.view(np.uint8).reshape(n, groups * 4)[:, groups * 4 - width:]
-
-
-def _fixed_strings(cells: np.ndarray) -> pa.Array:
-    """An (n x w) uint8 matrix of ASCII -> a string array of its rows."""
-    n, w = cells.shape
-    offsets = np.arange(0, (n + 1) * w, w, dtype=np.int64)
-    if n * w < 2 ** 31:
-        return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets.astype(np.int32)),
-                                                      pa.py_buffer(np.ascontiguousarray(cells))])
-    return pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(offsets),
-                                                        pa.py_buffer(np.ascontiguousarray(cells))])
 
 
 def _text(arr: pa.Array) -> np.ndarray:
@@ -982,7 +972,7 @@ def _rows(t: _Truth, site_numbers: np.ndarray) -> dict[str, _Rows]:
         cells[:, 4:4 + ws] = np.frombuffer("".join(site_text).encode(), dtype=np.uint8).reshape(-1, ws)[p["site"]]
         cells[:, 4 + ws] = ord("-")
         cells[:, 5 + ws:] = _digit_cells(mrn, wm)
-        patient_ref = _fixed_strings(cells)
+        patient_ref = fixed_width_texts(cells)
     else:
         patient_ref = string_array([f"MRN-{site_text[s]}-{m}" for s, m in zip(p["site"].tolist(), mrn.tolist())])
 

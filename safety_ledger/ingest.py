@@ -144,6 +144,13 @@ def _empty_where_null(lists: pa.ListArray) -> pa.ListArray:
     return pa.ListArray.from_arrays(lists.offsets, lists.values, type=event_schema.STR_LIST)
 
 
+def _utc_micros(typed: pd.Series) -> np.ndarray:
+    """A typed timestamp column's microseconds since 1970 at UTC, read as integers (a
+    difference of timestamps would go through pandas' nanoseconds, which end in 1677 and
+    2262); a missing value reads as the smallest int64."""
+    return typed.dt.tz_convert(None).dt.as_unit("us").to_numpy().view(np.int64)
+
+
 def _canonical(kind: str, cells: pa.Array, typed: pd.Series | None) -> pa.Array:
     """A column as text that is equal exactly when the typed values are equal (375 and
     375.0 are the same dose), for the content hash that tells a duplicate from a conflict."""
@@ -151,8 +158,7 @@ def _canonical(kind: str, cells: pa.Array, typed: pd.Series | None) -> pa.Array:
         # pandas' text of the value (375.0), made once per distinct value
         text = pa.array(validation.by_distinct(lambda v: v.astype("string"), typed), type=pa.string())
     elif kind == "timestamp":   # the UTC instant to the microsecond: 2024-01-01T00:20:00.000000
-        micros = typed.dt.tz_convert(None).dt.as_unit("us").to_numpy().view(np.int64)
-        text = values.utc_texts(micros, typed.notna().to_numpy())
+        text = values.utc_texts(_utc_micros(typed), typed.notna().to_numpy())
     else:
         text = cells
     return text   # an empty cell (null) is written NUL when the texts are joined
@@ -183,8 +189,7 @@ def _sha256(texts: pa.Array) -> pa.Array:
     at once, and cut every 64 characters."""
     sha256 = hashlib.sha256
     digests = b"".join([sha256(b).digest() for b in texts.cast(pa.binary()).to_pylist()])
-    offsets = np.arange(0, 64 * (len(texts) + 1), 64, dtype=np.int32)   # a chunk: far below 2**31 / 64 rows
-    return pa.StringArray.from_buffers(len(texts), pa.py_buffer(offsets), pa.py_buffer(binascii.hexlify(digests)))
+    return values.fixed_width_texts(np.frombuffer(binascii.hexlify(digests), dtype=np.uint8).reshape(len(texts), 64))
 
 
 NOT_PATIENT = ("infusion", "reaction", "irae")
@@ -364,10 +369,7 @@ def sort_rows(part: Part, lineage: dict, seen: Versions,
     valid = np.setdiff1d(np.arange(len(chunk.numbers)),
                          [chunk.position(n) for n in broken], assume_unique=True)
     columns, digests = record_events(spec, chunk, parsed, valid)
-    # microseconds since 1970 at UTC, read as integers (a difference of timestamps would
-    # go through pandas' nanoseconds, which end in 1677 and 2262)
-    recorded = parsed.typed["recorded_at"].iloc[valid].dt.as_unit("us").dt.tz_convert(None)
-    micros = pa.array(recorded.to_numpy().view(np.int64))
+    micros = pa.array(_utc_micros(parsed.typed["recorded_at"].iloc[valid]))
     texts = event_store.version_texts([columns[k] for k in key_columns(spec)], micros)
     keep, duplicates, conflicts = against_history(texts, digests, seen)
     counts.duplicates = duplicates

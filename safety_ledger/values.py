@@ -138,9 +138,16 @@ def utc_texts(micros: np.ndarray, valid: np.ndarray) -> pa.Array:
         put_digits(out, col, value, width)
     for col, mark in ((4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"), (19, ".")):
         out[:, col] = ord(mark)
-    large = 26 * n >= 2**31
-    offsets = np.arange(0, 26 * (n + 1), 26, dtype=np.int64 if large else np.int32)
-    nulls = n - int(np.count_nonzero(valid))
+    return fixed_width_texts(out, valid)
+
+
+def fixed_width_texts(cells: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    """An (n x w) uint8 matrix of ASCII -> a string array of its rows (a large_string one
+    past 2**31 bytes), null where not `valid`."""
+    n, w = cells.shape
+    large = n * w >= 2**31
+    offsets = np.arange(0, (n + 1) * w, w, dtype=np.int64 if large else np.int32)
+    nulls = 0 if valid is None else n - int(np.count_nonzero(valid))
     bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
-    kind = pa.LargeStringArray if large else pa.StringArray
-    return kind.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(out), bitmap, nulls)
+    return pa.Array.from_buffers(pa.large_string() if large else pa.string(), n,
+                                 [bitmap, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(cells))], nulls)
