@@ -64,6 +64,30 @@ def test_first_rows_of_codes_in_order_of_appearance():
     assert list(validation._first_rows(np.array([0, 0, 1, 0, 2, 1, 3, 3]))) == [0, 2, 4, 6]
     assert list(validation._first_rows(np.array([0]))) == [0]
     assert list(validation._first_rows(np.array([], dtype=np.int64))) == []
+    # two values at most (a presence, a true/false): the first row and the first 1
+    assert list(validation._first_rows(np.array([0, 0, 1, 0, 1]))) == [0, 2]
+    assert list(validation._first_rows(np.array([0, 0, 0]))) == [0]
+
+
+def test_true_false_codes_are_numbered_as_pandas_numbers_them():
+    """A presence or a true/false column is coded without hashing: 0 for the first row's
+    value, 1 for the other, as pd.factorize would number them."""
+    import pandas as pd
+    for flags in ([True, False, True], [False, False, True], [True, True], [False], []):
+        flags = np.array(flags, dtype=bool)
+        assert list(validation._two_codes(flags)) == list(pd.factorize(flags)[0]), flags
+
+
+def test_text_of_a_frame_made_of_parts_is_taken_from_each_part():
+    """A wave's frame joins its parts' frames, so a text column is several Arrow chunks:
+    the distinct rows are taken from the chunk that holds each (GX reads None for NA)."""
+    import pandas as pd
+    parts = [pd.DataFrame({"text": pd.array(chunk, dtype="string[pyarrow]")})
+             for chunk in (["a", None], ["b"], ["a", "c", None])]
+    frame = pd.concat(parts, ignore_index=True)
+    distinct = validation.distinct_values(frame, (validation.Group(("text",), False),))
+    assert list(distinct.values["text"]) == ["a", None, "b", "c"]
+    assert list(distinct.row_codes["text"]) == [0, 1, 2, 0, 3, 1]
 
 
 def test_each_rows_value_is_found_whatever_order_its_codes_come_in():
