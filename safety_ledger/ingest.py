@@ -166,12 +166,12 @@ def _canonical(kind: str, cells: pa.Array, typed: pd.Series | None) -> pa.Array:
 
 def record_events(spec: contract.FileSpec, chunk: Chunk, parsed, valid: np.ndarray) -> tuple[dict[str, pa.Array], pa.Array]:
     """The typed event columns and the content hash (SHA-256 hex of the canonical texts,
-    NUL for an empty cell, joined by US) of the valid rows of a chunk, given by position."""
+    NUL for an empty cell, joined by US) of the valid rows of a chunk (`valid`: true at
+    each well-formed row that is valid)."""
     columns: dict[str, pa.Array] = {}
     canonical = []
-    take = pa.array(valid, type=pa.int64())
     for c in spec.columns:
-        cells = chunk.columns[c.name].take(take)
+        cells = chunk.columns[c.name].filter(valid)
         typed = parsed.typed[c.name].iloc[valid] if c.kind in TYPED_KINDS else None
         name = "patient_key" if c.name == "patient_ref" else c.name
         columns[name] = _event_column(c.kind, cells, typed)
@@ -362,32 +362,38 @@ def sort_rows(part: Part, lineage: dict, seen: Versions,
     table = event_schema.TABLE_OF_FILE[spec.file]
     for r in chunk.misshapen:
         quarantine.add(spec.file, r.number, r.cells, [f"{table}.row.shape"], f"{r.shape_error}: check quoting of this row")
-    for number, violations in sorted(broken.items()):
-        cells = chunk.cells(chunk.position(number))
+    numbers = sorted(broken)
+    broken_at = chunk.positions(numbers)
+    for number, cells in zip(numbers, chunk.cells(broken_at)):
+        violations = broken[number]
         quarantine.add(spec.file, number, cells, sorted({v.rule for v in violations}),
                        _violation_reason(cells, violations))
-    valid = np.setdiff1d(np.arange(len(chunk.numbers)),
-                         [chunk.position(n) for n in broken], assume_unique=True)
-    columns, digests = record_events(spec, chunk, parsed, valid)
+    is_valid = np.ones(len(chunk.numbers), dtype=bool)
+    is_valid[broken_at] = False
+    valid = np.flatnonzero(is_valid)
+    columns, digests = record_events(spec, chunk, parsed, is_valid)
     micros = pa.array(_utc_micros(parsed.typed["recorded_at"].iloc[valid]))
     texts = event_store.version_texts([columns[k] for k in key_columns(spec)], micros)
     keep, duplicates, conflicts = against_history(texts, digests, seen)
     counts.duplicates = duplicates
-    for i in conflicts:
-        quarantine.add(spec.file, int(chunk.numbers[valid[i]]), chunk.cells(int(valid[i])), [f"{table}.key.conflict"],
+    for i, cells in zip(conflicts, chunk.cells(valid[conflicts])):
+        quarantine.add(spec.file, int(chunk.numbers[valid[i]]), cells, [f"{table}.key.conflict"],
                        "same key and recorded_at as a version already accepted, with different "
                        "content: send a correction with a later recorded_at")
-    take = pa.array(keep, type=pa.int64())
+    # rows are kept by boolean masks, in order: Arrow filters a column 4x faster than it takes
+    kept = np.zeros(len(valid), dtype=bool)
+    kept[keep] = True
+    is_event = np.zeros(len(chunk.numbers), dtype=bool)
+    is_event[valid[kept]] = True
     n = len(keep)
-    positions = pa.array(valid, type=pa.int64()).take(take)
-    rows = pa.array(chunk.numbers, type=pa.int64()).take(positions)
-    events = {name: arr.take(take) for name, arr in columns.items()}
+    rows = pa.array(chunk.numbers[is_event], type=pa.int64())
+    events = {name: arr.filter(kept) for name, arr in columns.items()}
     events.update(
         event_id=pc.binary_join_element_wise(f"{lineage['batch_id']}:{spec.file}:", rows.cast(pa.string()), ""),
         source_file=pa.repeat(pa.scalar(spec.file, pa.string()), n),
         source_row=rows,
-        content_hash=digests.take(take),
-        recorded_at_text=chunk.columns["recorded_at"].take(positions),
+        content_hash=digests.filter(kept),
+        recorded_at_text=chunk.columns["recorded_at"].filter(is_event),
         **{k: pa.repeat(pa.scalar(v, event_schema.schema(table).field(k).type), n) for k, v in lineage.items()})
     counts.events = n
     counts.quarantined = counts.rows - counts.events - counts.duplicates

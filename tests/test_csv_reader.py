@@ -7,6 +7,7 @@ count) with the csv module's count.
 """
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from safety_ledger import csv_reader
@@ -40,8 +41,8 @@ CASES = [
 def _rows(chunks):
     rows, misshapen = {}, []
     for ch in chunks:
-        for i, number in enumerate(ch.numbers):
-            cells = ch.cells(i)
+        assert list(ch.positions(ch.numbers)) == list(range(len(ch.numbers)))
+        for number, cells in zip(ch.numbers, ch.cells(np.arange(len(ch.numbers)))):
             rows[int(number)] = tuple(cells[c] for c in COLUMNS)
         misshapen += [(r.number, r.shape_error) for r in ch.misshapen]
     return rows, misshapen
