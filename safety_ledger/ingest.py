@@ -252,11 +252,12 @@ def _violation_reason(cells: dict, violations) -> str:
 
 # CSV bytes of the submissions whose rows one GX run per file type validates (shared
 # among the worker processes). GX's cost is per run, so the wave is as large as memory
-# allows: on the 10m bench landing (1.3 GB of CSV), 6 waves in all (3 per worker of two)
-# at 448 MiB against 8 at 384 MiB and 11 at 256 MiB; the ingest 46.1 s against 47.5-48.2 s
-# at 384 MiB; each worker peaks at 1.37-1.38 GB (3.30 GB summed with the parent and the
-# forkserver, under the 4 GB target); one process alone (workers=1) at 2.7 GB (88 s).
-WAVE_BYTES = 448 * 2**20
+# allows. With GX in the parent process only, a worker holds about 250 MB less: on the
+# 10m bench landing (1.3 GB of CSV, two workers), 640 MiB makes 4 waves in all (2 per
+# worker; 6 at 448 MiB), the ingest 42.0 s against 43.8 s at 448 MiB; each worker peaks
+# at 1.70-1.72 GB (3.84 GB summed with the parent's 0.30 and the forkserver's 0.12, under
+# the 4 GiB target). One process alone (workers=1): 82 s, peak 3.70 GB.
+WAVE_BYTES = 640 * 2**20
 
 
 @dataclass
@@ -718,7 +719,7 @@ def ingest_folders(home: Home, numbered: list[tuple[int, Path]], total: int, pse
             reports[i] = finish_submission(home, o, pseudo, ledger, progress, history)
             progress(reports[i].line())
         wave.clear()
-        validation.render_pages(home)   # the wave's Data Docs pages, now that it is committed
+        validation.wave_committed(home)   # its Data Docs pages are rendered
 
     for i, folder in numbered:
         progress(f"[{i + 1}/{total}] {folder.parent.name}/{folder.name}")

@@ -8,26 +8,28 @@ the same, only sooner.
 
 The parent holds the ingest lock throughout, prints the workers' progress lines as they
 come, gathers their reports (ordered as the landing lists them) and their timings, and
-waits for all of them before it returns. Each worker renders the Data Docs pages of its
-own validations after each wave (side by side with the other workers); the parent then
-builds the index once, even when a worker failed, from the validations the workers say
-they rendered (validation.build_data_docs). A worker that fails makes the ingest fail
+waits for all of them before it returns. It is also where GX runs: a worker reads and
+parses its wave, sends each file type's distinct values (a few thousand rows, see
+validation.py) and waits for the rules they broke (GXInParent). GX is then imported
+(about 3 s) and set up once, in the parent, while the workers read their first wave, and
+a worker holds no GX (about 250 MB less each). The parent renders a wave's Data Docs
+pages when the worker says it is committed, and builds the index once, even when a
+worker failed (validation.build_data_docs). A worker that fails makes the ingest fail
 once the others have finished; what any worker committed stays committed (each batch is
 atomic), and a re-run ingests the rest.
 
 Workers are forked from a forkserver: a fresh interpreter, started once per process, that
-imports the ingest's modules and GX (about 3 s) while the parent sets GX up, so that no
-worker imports them again. It runs no Python thread and holds none of the caller's
-locks, so forking it is safe, where forking the parent (an Airflow task, a dashboard)
-could copy a lock held by another thread into the child. multiprocessing gives a worker
-the parent's sys.path and working folder; its environment would be the server's, as it
-was when the server started (once per process), so each worker is given the parent's
-environment as it is when the worker starts (SAFETY_LEDGER_SECRET, a fault point).
+imports the ingest's modules (pandas, pyarrow) so that no worker imports them again. It
+runs no Python thread and holds none of the caller's locks, so forking it is safe, where
+forking the parent (an Airflow task, a dashboard) could copy a lock held by another
+thread into the child. multiprocessing gives a worker the parent's sys.path and working
+folder; its environment would be the server's, as it was when the server started (once
+per process), so each worker is given the parent's environment as it is when the worker
+starts (SAFETY_LEDGER_SECRET, a fault point).
 """
 from __future__ import annotations
 
 import multiprocessing
-import multiprocessing.forkserver
 import os
 import queue as queues
 import sys
@@ -42,17 +44,16 @@ from .ingest import (WAVE_BYTES, Ledger, Progress, SubmissionReport, batch_id_of
 from .manifest import SubmissionRejected, check_names, file_sha256
 from .pseudonym import Pseudonymizer, load_key
 
-# Below this much CSV to ingest, starting workers (the forkserver's interpreter, GX
-# imported again there) costs more than it saves.
+# Below this much CSV to ingest, starting workers (the forkserver's interpreter) costs
+# more than it saves.
 PARALLEL_MIN_BYTES = 32 * 2**20
 
 # Figures of the last parallel run in this process (for the bench): each worker's peak
 # RSS, and the forkserver's.
 LAST_RUN: dict = {}
 
-# What the forkserver imports once, for every worker it forks (validation sets GX's
-# environment before GX is imported).
-PRELOAD = ["safety_ledger.ingest", "safety_ledger.validation", "great_expectations"]
+# What the forkserver imports once, for every worker it forks (not GX: the parent runs it).
+PRELOAD = ["safety_ledger.ingest", "safety_ledger.validation"]
 
 
 def available_cores() -> int:
@@ -119,14 +120,13 @@ def run_in_workers(home: Home, groups: list[list[tuple[int, Path]]], total: int,
 
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)
-    multiprocessing.forkserver.ensure_running()   # it imports while this process sets GX up
-    validation.prepare(home)   # the workers only read the checkpoints
     messages = context.Queue()
+    replies = [context.Queue() for _ in groups]   # the parent's answer to each worker's GX batch
     wave_bytes = max(WAVE_BYTES // len(groups), 8 * 2**20)   # about the memory of one process
     environment = dict(os.environ)
     procs = [context.Process(target=_worker, name=f"ingest-worker-{k + 1}",
                              args=(str(home.root), [(i, str(f)) for i, f in group], total, wave_bytes,
-                                   messages, k, environment))
+                                   messages, replies[k], k, environment, os.getpid()))
              for k, group in enumerate(groups)]
     progress(f"ingesting with {len(procs)} worker processes: "
              + "; ".join(f"worker {k + 1}: {', '.join(sorted({f.parent.name for _, f in g}))}"
@@ -135,9 +135,11 @@ def run_in_workers(home: Home, groups: list[list[tuple[int, Path]]], total: int,
     reports: dict[int, SubmissionReport] = {}
     failures: list[str] = []
     finished: set[int] = set()
+    judged: dict[int, list] = {}   # worker -> validation results of its wave, pages not rendered
     LAST_RUN.clear()
     LAST_RUN["workers"] = {}
     try:
+        validation.prepare(home)   # GX imported and set up while the workers read
         while len(finished) < len(procs):
             try:
                 kind, k, *payload = messages.get(timeout=1.0)
@@ -149,19 +151,26 @@ def run_in_workers(home: Home, groups: list[list[tuple[int, Path]]], total: int,
                 continue
             if kind == "progress":
                 progress(payload[0])
+            elif kind == "judge":
+                replies[k].put(_judge(home, *payload, judged.setdefault(k, [])))
+            elif kind == "committed":
+                validation.render_pages(home, judged.pop(k, []))
             elif kind == "done":
-                done, rendered, stats, peak_rss, server_peak_rss = payload
+                done, stats, peak_rss, server_peak_rss = payload
                 reports.update(done)
-                validation.add_rendered_docs(home, rendered)
                 validation.add_stats(stats)
                 LAST_RUN["workers"][k + 1] = {"peak_rss_bytes": peak_rss}
                 LAST_RUN["forkserver_peak_rss_bytes"] = server_peak_rss
                 finished.add(k)
             else:  # failed
-                trace, rendered = payload
-                failures.append(f"worker {k + 1} failed:\n{trace}")
-                validation.add_rendered_docs(home, rendered)
+                failures.append(f"worker {k + 1} failed:\n{payload[0]}")
                 finished.add(k)
+    except BaseException:
+        # the workers cannot validate without this process: stopped as a power cut would
+        # stop them (what they committed stays committed; a batch is atomic)
+        for p in procs:
+            p.terminate()
+        raise
     finally:
         for p in procs:
             p.join()
@@ -170,6 +179,53 @@ def run_in_workers(home: Home, groups: list[list[tuple[int, Path]]], total: int,
         raise RuntimeError("ingest failed in a worker process (what the others committed stays "
                            "committed; run the ingest again to finish):\n" + "\n".join(failures))
     return reports
+
+
+def _judge(home: Home, file: str, values, run_name: str, judged: list) -> tuple[str, object]:
+    """GX's verdict on a worker's batch of distinct values, as the reply it waits for:
+    ("ok", the failures) or ("failed", why), the results' identifiers added to `judged`."""
+    from . import validation
+    try:
+        failures, identifiers = validation.run_checkpoint(home, file, values, run_name)
+    except Exception:  # noqa: BLE001 - the worker reports it, as if GX had run there
+        return "failed", traceback.format_exc()
+    judged.extend(identifiers)
+    return "ok", failures
+
+
+class GXInParent:
+    """validation.GX_ELSEWHERE in a worker: each batch of distinct values goes to the
+    parent process, which runs GX and answers (run_in_workers); a committed wave is
+    reported so that the parent renders its pages."""
+
+    def __init__(self, k: int, messages, replies, parent_pid: int):
+        self.k, self.messages, self.replies, self.parent_pid = k, messages, replies, parent_pid
+
+    def run_checkpoint(self, file: str, values, run_name: str) -> list:
+        self.messages.put(("judge", self.k, file, values, run_name))
+        while True:
+            try:
+                kind, payload = self.replies.get(timeout=5.0)
+                break
+            except queues.Empty:
+                if not _alive(self.parent_pid):
+                    raise RuntimeError("the ingest's parent process is gone: GX cannot judge this wave")
+        if kind != "ok":
+            raise RuntimeError(f"GX in the parent process could not judge {file}:\n{payload}")
+        return payload
+
+    def wave_committed(self) -> None:
+        self.messages.put(("committed", self.k))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _index_what_was_rendered(home: Home, progress: Progress) -> None:
@@ -223,14 +279,14 @@ def _use_jemalloc() -> None:
 
 
 def _worker(root: str, numbered: list[tuple[int, str]], total: int, wave_bytes: int,
-            messages, k: int, environment: dict[str, str]) -> None:
+            messages, replies, k: int, environment: dict[str, str], parent_pid: int) -> None:
     from . import validation   # imported by the forkserver already
 
     home = Home(Path(root))
     try:
         os.environ.clear()
         os.environ.update(environment)
-        validation.SET_UP_BY_PARENT = True
+        validation.GX_ELSEWHERE = GXInParent(k, messages, replies, parent_pid)
         import pyarrow
         pyarrow.set_cpu_count(1)   # one core per worker: the workers are the parallelism
         _use_jemalloc()
@@ -238,7 +294,7 @@ def _worker(root: str, numbered: list[tuple[int, str]], total: int, wave_bytes: 
         ledger = Ledger(event_store.read_ledger(home))
         reports = ingest_folders(home, [(i, Path(f)) for i, f in numbered], total, pseudo, ledger,
                                  lambda line: messages.put(("progress", k, line)), wave_bytes)
-        messages.put(("done", k, reports, validation.take_rendered_docs(home), validation.STATS,
+        messages.put(("done", k, reports, validation.STATS,
                       _peak_rss(os.getpid()), _peak_rss(os.getppid())))   # the forkserver's
     except BaseException:
-        messages.put(("failed", k, traceback.format_exc(), validation.take_rendered_docs(home)))
+        messages.put(("failed", k, traceback.format_exc()))

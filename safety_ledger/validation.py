@@ -15,6 +15,10 @@ recorded_at) is compared here, vectorized, into one true/false column that GX ch
 GX's cost is then about the same for 1,000 rows or 500,000, which lets one run serve a
 whole wave. Its Data Docs count distinct values; the rows are counted in the ledger
 and listed, with their rules, in the quarantine.
+
+In ingest's worker processes GX is not even imported: a worker sends its batches of
+distinct values to the parent process, which runs GX (GX_ELSEWHERE, set by
+ingest_workers), so GX is imported and set up once per ingest, not once per process.
 """
 from __future__ import annotations
 
@@ -247,6 +251,7 @@ def _rows_at(column: pd.Series, at: np.ndarray) -> pd.Series:
     return column.iloc[at].reset_index(drop=True)
 
 
+@_timed
 def distinct_values(frame: pd.DataFrame, groups: tuple[Group, ...]) -> Distinct:
     """GX's batch for `frame` and the codes that map its rows back (see Distinct)."""
     firsts, codes_of = {}, {}
@@ -295,19 +300,25 @@ def add_rendered_docs(home: Home, identifiers: list) -> None:
     _rendered_docs.setdefault(str(home.root), []).extend(identifiers)
 
 
+def wave_committed(home: Home) -> None:
+    """A wave of ingest is committed: the Data Docs pages of its validations are rendered
+    now, where GX ran them, so a run that stops later keeps them (a re-run skips what was
+    committed and would not validate it again)."""
+    if GX_ELSEWHERE is not None:
+        GX_ELSEWHERE.wave_committed()
+    else:
+        render_pages(home, take_pending_docs(home))
+
+
 @_timed
-def render_pages(home: Home) -> list:
-    """Render the Data Docs pages of this process's pending validation results, not the
-    index: ingest does it after each wave is committed, so a run that stops later keeps
-    them (a re-run skips what was committed and would not validate it again). Returns
-    their identifiers; build_data_docs indexes them."""
-    pending = take_pending_docs(home)
-    if pending:
+def render_pages(home: Home, identifiers: list) -> None:
+    """Render the Data Docs pages of these validation results, not the index:
+    build_data_docs indexes them."""
+    if identifiers:
         with _gx_files_lock(str(home.root)):
-            _context(str(home.root)).build_data_docs(site_names=[DOCS_SITE], resource_identifiers=pending,
+            _context(str(home.root)).build_data_docs(site_names=[DOCS_SITE], resource_identifiers=identifiers,
                                                      build_index=False)
-        add_rendered_docs(home, pending)
-    return pending
+        add_rendered_docs(home, identifiers)
 
 
 @_timed
@@ -371,13 +382,9 @@ def _gx_files_lock(root: str) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-# Set by an ingest worker: the parent set the checkpoints up (prepare()); a worker only
-# reads them (saving them again would make the other workers' copies stale for GX).
-SET_UP_BY_PARENT = False
-
-
 def prepare(home: Home) -> None:
-    """Set up every file's checkpoint now, in this process (before ingest starts workers)."""
+    """Set up every file's checkpoint now, in this process (ingest's parent process, while
+    its workers read their first wave)."""
     for spec in contract.FILES.values():
         _checkpoint_for(str(home.root), spec.file)
 
@@ -387,8 +394,6 @@ def _checkpoint_for(root: str, name: str):
     from .literature import PUBLICATIONS
     spec = {s.file: s for s in (*contract.FILES.values(), PUBLICATIONS)}[name]
     with _gx_files_lock(root):
-        if SET_UP_BY_PARENT and spec.file in {s.file for s in contract.FILES.values()}:
-            return _context(root).checkpoints.get(f"ingest_{suites.suite_name(spec)}")
         return _checkpoint(root, spec)
 
 
@@ -409,32 +414,58 @@ def _checkpoint(root: str, spec: contract.FileSpec):
         result_format={"result_format": "COMPLETE", "include_unexpected_rows": False}))
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A rule GX found broken in a batch of distinct values: the column it read (the
+    first of a pair), the positions in the batch of the values that broke it, the rule."""
+    column: str
+    positions: list[int]
+    violation: Violation
+
+
 @_timed
+def run_checkpoint(home: Home, file: str, values: pd.DataFrame, run_name: str) -> tuple[list[Failure], list]:
+    """GX's verdict on a batch of distinct values of one file (its checkpoint, whose
+    results GX stores for Data Docs): the rules broken, and the results' identifiers
+    (render_pages renders them)."""
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    checkpoint = _checkpoint_for(str(home.root), file)
+    result = checkpoint.run(batch_parameters={"dataframe": values}, run_id=RunIdentifier(run_name=run_name))
+    failures = []
+    for vr in result.run_results.values():
+        for r in vr.results:
+            if r.exception_info and r.exception_info.get("raised_exception"):
+                raise RuntimeError(f"GX could not evaluate {r.expectation_config.type} on {file}: "
+                                   f"{r.exception_info.get('exception_message')}")
+            if not r.success:
+                meta = r.expectation_config.meta
+                failures.append(Failure(columns_read(r.expectation_config.kwargs)[0],
+                                        list(r.result.get("unexpected_index_list") or []),
+                                        Violation(meta["rule"], meta["explain"])))
+    return failures, list(result.run_results)
+
+
+# Set in an ingest worker: GX runs in the parent process (ingest_workers.GXInParent), which
+# renders the Data Docs pages too; None: GX runs in this process.
+GX_ELSEWHERE = None
+
+
 def validate(home: Home, spec: contract.FileSpec, frame: pd.DataFrame, run_name: str) -> dict[int, list[Violation]]:
     """Frame index -> the rules that row broke (rows with none are absent), GX judging
     the distinct values of the frame (see the module's docstring)."""
     if frame.empty:
         return {}
-    from great_expectations.core.run_identifier import RunIdentifier
-
     distinct = distinct_values(frame, column_groups(suites.suite_name(spec)))
-    checkpoint = _checkpoint_for(str(home.root), spec.file)
-    result = checkpoint.run(batch_parameters={"dataframe": distinct.values}, run_id=RunIdentifier(run_name=run_name))
-    add_pending_docs(home, list(result.run_results))
+    if GX_ELSEWHERE is not None:
+        failures = GX_ELSEWHERE.run_checkpoint(spec.file, distinct.values, run_name)
+    else:
+        failures, identifiers = run_checkpoint(home, spec.file, distinct.values, run_name)
+        add_pending_docs(home, identifiers)
     broken: dict[int, list[Violation]] = defaultdict(list)
-    for vr in result.run_results.values():
-        for r in vr.results:
-            if r.exception_info and r.exception_info.get("raised_exception"):
-                raise RuntimeError(f"GX could not evaluate {r.expectation_config.type} on {spec.file}: "
-                                   f"{r.exception_info.get('exception_message')}")
-            if r.success:
-                continue
-            column = columns_read(r.expectation_config.kwargs)[0]   # a group's columns share its codes
-            positions = r.result.get("unexpected_index_list") or []
-            unexpected = np.unique(distinct.value_codes[column][positions])
-            rows = np.flatnonzero(np.isin(distinct.row_codes[column], unexpected))
-            meta = r.expectation_config.meta
-            violation = Violation(meta["rule"], meta["explain"])
-            for label in frame.index[rows]:
-                broken[int(label)].append(violation)
+    for failure in failures:   # a group's columns share its codes
+        unexpected = np.unique(distinct.value_codes[failure.column][failure.positions])
+        rows = np.flatnonzero(np.isin(distinct.row_codes[failure.column], unexpected))
+        for label in frame.index[rows]:
+            broken[int(label)].append(failure.violation)
     return dict(broken)

@@ -187,22 +187,31 @@ def test_a_submission_rejected_part_way_leaves_no_versions_behind(tmp_path, land
 def test_worker_processes_commit_what_one_process_commits(tmp_path, landing, monkeypatch):
     """The two sites shared between two worker processes (started although the landing is
     far below the size that starts them) give the same reports in landing order, the same
-    events and the same quarantine as one process; each worker renders its validations'
-    Data Docs pages, and the parent's index lists them all."""
+    events and the same quarantine as one process. The workers judge their rows, GX runs
+    in the parent (one checkpoint run per file type and worker), which renders the pages
+    and indexes them all."""
     landing_dir, s = landing
     one_home, one_reports, _ = _ingest(tmp_path / "one", landing_dir, monkeypatch)
+    checkpoint_runs, real_run = [], validation.run_checkpoint
+
+    def counted(home, file, values, run_name):
+        checkpoint_runs.append(file)
+        return real_run(home, file, values, run_name)
+
+    monkeypatch.setattr(validation, "run_checkpoint", counted)   # undone by _ingest
     two_home, two_reports, parent_runs = _ingest(tmp_path / "two", landing_dir, monkeypatch, workers=2)
 
     assert sorted(ingest_workers.LAST_RUN["workers"]) == [1, 2]
-    assert parent_runs == []  # every GX run happened in a worker
+    assert parent_runs == []  # every wave's rows were judged in a worker...
+    files_present = {(f.parent.parent.name, f.name) for f in landing_dir.rglob("*.csv")}
+    # ...and GX ran in this process: one checkpoint run per file type of each worker's site
+    assert sorted(checkpoint_runs) == sorted(name for _, name in files_present)
     assert [r.as_dict() for r in two_reports] == [r.as_dict() for r in one_reports]
     assert _rows(two_home, two_home.events) == _rows(one_home, one_home.events)
     assert _rows(two_home, two_home.quarantine) == _rows(one_home, one_home.quarantine)
-    # one wave per worker: each file type's suite ran once in each worker, for its own site
+    # one wave per worker: a page per checkpoint run, each linked from the index
     pages = list((two_home.data_docs / "validations").rglob("*.html"))
-    files_present = {(f.parent.parent.name, f.name) for f in landing_dir.rglob("*.csv")}
     assert len(pages) == len(files_present)
-    # each worker rendered its own pages; the parent's index links every one of them
     index = (two_home.data_docs / "index.html").read_text()
     assert {str(p.relative_to(two_home.data_docs)) for p in pages} == \
         set(re.findall(r'validations/[^"]*?\.html', index))
@@ -280,3 +289,22 @@ def test_when_a_worker_fails_the_parent_still_indexes_what_the_others_rendered(t
     index = (home.data_docs / "index.html").read_text()
     assert set(re.findall(r'validations/[^"]*?\.html', index)) == pages
 
+
+
+def test_when_gx_fails_in_the_parent_each_worker_fails_and_commits_nothing(tmp_path, landing, monkeypatch):
+    """GX runs in the parent for the workers: where it raises (a suite GX cannot
+    evaluate, say), each worker's wave fails with GX's own message, naming the file, and
+    nothing of that wave is committed."""
+    landing_dir, _ = landing
+
+    def broken(home, file, values, run_name):
+        raise RuntimeError(f"GX could not evaluate a rule on {file}")
+
+    monkeypatch.setattr(validation, "run_checkpoint", broken)   # undone by _ingest
+    with pytest.raises(RuntimeError) as failed:
+        _ingest(tmp_path / "home", landing_dir, monkeypatch, workers=2)
+    message = str(failed.value)
+    assert "worker 1 failed" in message and "worker 2 failed" in message
+    assert "GX in the parent process could not judge patients.csv" in message
+    assert "GX could not evaluate a rule on patients.csv" in message
+    assert event_store.read_ledger(Home(tmp_path / "home")) == []
