@@ -242,13 +242,24 @@ class Distinct:
     value_codes: dict[str, np.ndarray]   # column -> code of each row of `values`
 
 
-def _rows_at(column: pd.Series, at: np.ndarray) -> pd.Series:
-    """The column's values at positions `at`, text as GX reads it: Python str, None. Text
-    is taken by Arrow from its chunks (one per part of the wave): pandas' take would
-    first join the chunks, copying the whole column."""
-    if isinstance(column.dtype, pd.StringDtype):
-        return pd.Series(column.array.__arrow_array__().take(pa.array(at)).to_pylist(), dtype=object)
-    return column.iloc[at].reset_index(drop=True)
+def _rows_at(column: pd.Series, first: np.ndarray, length: int) -> pd.Series:
+    """The column's values at rows `first` (ascending), repeated to `length` values, text
+    as GX reads it: Python str, None. Text is taken by Arrow from the chunk that holds each
+    row (a wave's frame has a chunk per part): pandas', or Arrow's, take of the whole
+    column would first join the chunks, copying it."""
+    if not isinstance(column.dtype, pd.StringDtype):
+        return column.iloc[np.resize(first, length)].reset_index(drop=True)
+    chunks = column.array.__arrow_array__().chunks
+    ends = np.cumsum([len(c) for c in chunks])
+    cuts = np.searchsorted(first, ends)   # rows of chunk k: first[cuts[k - 1]:cuts[k]]
+    texts, lo = [], 0
+    for chunk, end, hi in zip(chunks, ends, cuts):
+        if hi > lo:
+            texts += chunk.take(pa.array(first[lo:hi] - (end - len(chunk)))).to_pylist()
+        lo = hi
+    values = np.empty(len(texts), dtype=object)
+    values[:] = texts
+    return pd.Series(np.resize(values, length), dtype=object)
 
 
 @_timed
@@ -268,7 +279,7 @@ def distinct_values(frame: pd.DataFrame, groups: tuple[Group, ...]) -> Distinct:
     for g, first in firsts.items():
         at = np.resize(first, length)   # a repeated value changes no verdict
         for c in g.columns:
-            values[c] = _rows_at(frame[c], at)
+            values[c] = _rows_at(frame[c], first, length)
             row_codes[c] = codes_of[g]
             value_codes[c] = codes_of[g][at]
     # index unnamed: GX then lists the unexpected rows by position; a named index makes it

@@ -88,6 +88,14 @@ def test_text_of_a_frame_made_of_parts_is_taken_from_each_part():
     distinct = validation.distinct_values(frame, (validation.Group(("text",), False),))
     assert list(distinct.values["text"]) == ["a", None, "b", "c"]
     assert list(distinct.row_codes["text"]) == [0, 1, 2, 0, 3, 1]
+    # a part with no value of its own is passed over; a shorter group repeats its values
+    frame = pd.concat([pd.DataFrame({"text": pd.array(chunk, dtype="string[pyarrow]"),
+                                     "flag": [True] * len(chunk)}) for chunk in (["a"], ["a"], ["b", "c"])],
+                      ignore_index=True)
+    groups = (validation.Group(("text",), False), validation.Group(("flag",), False))
+    distinct = validation.distinct_values(frame, groups)
+    assert list(distinct.values["text"]) == ["a", "b", "c"]
+    assert list(distinct.values["flag"]) == [True, True, True]
 
 
 def test_each_rows_value_is_found_whatever_order_its_codes_come_in():
