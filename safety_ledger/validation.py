@@ -206,8 +206,8 @@ def _codes(frame: pd.DataFrame, group: Group) -> np.ndarray:
 
 def _two_codes(flags: np.ndarray) -> np.ndarray:
     """A true/false column's codes as pd.factorize numbers them (0 for the first row's
-    value, 1 for the other), without hashing every row."""
-    return (flags != flags[0]).astype(np.int64) if len(flags) else np.zeros(0, dtype=np.int64)
+    value, 1 for the other), without hashing every row; one byte each."""
+    return (flags != flags[0]).view(np.int8) if len(flags) else np.zeros(0, dtype=np.int8)
 
 
 def _first_rows(codes: np.ndarray) -> np.ndarray:
