@@ -198,6 +198,8 @@ class GXInParent:
     parent process, which runs GX and answers (run_in_workers); a committed wave is
     reported so that the parent renders its pages."""
 
+    LOOK_EVERY = 5.0   # seconds between looks at whether the parent is still there
+
     def __init__(self, k: int, messages, replies, parent_pid: int):
         self.k, self.messages, self.replies, self.parent_pid = k, messages, replies, parent_pid
 
@@ -205,7 +207,7 @@ class GXInParent:
         self.messages.put(("judge", self.k, file, values, run_name))
         while True:
             try:
-                kind, payload = self.replies.get(timeout=5.0)
+                kind, payload = self.replies.get(timeout=self.LOOK_EVERY)
                 break
             except queues.Empty:
                 if not _alive(self.parent_pid):
@@ -219,12 +221,13 @@ class GXInParent:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process `pid` still runs (signal 0 checks without sending anything)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:   # it runs, as another user
+        pass
     return True
 
 

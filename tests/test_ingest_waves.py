@@ -308,3 +308,19 @@ def test_when_gx_fails_in_the_parent_each_worker_fails_and_commits_nothing(tmp_p
     assert "GX in the parent process could not judge patients.csv" in message
     assert "GX could not evaluate a rule on patients.csv" in message
     assert event_store.read_ledger(Home(tmp_path / "home")) == []
+
+
+def test_a_worker_whose_parent_is_gone_stops_waiting_for_gx():
+    """A worker waits for the parent's verdict on its batch; if the parent process is gone
+    (killed), the worker stops with a message saying so, rather than waiting for ever."""
+    import queue
+    import subprocess
+    import sys
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()   # its pid names no process now
+    gx = ingest_workers.GXInParent(0, queue.Queue(), queue.Queue(), gone.pid)
+    gx.LOOK_EVERY = 0.05
+    with pytest.raises(RuntimeError, match="parent process is gone"):
+        gx.run_checkpoint("infusions.csv", None, "run")
+    assert gx.messages.get_nowait() == ("judge", 0, "infusions.csv", None, "run")
