@@ -324,15 +324,30 @@ class Versions:
         return VersionSet(pa.concat_arrays([v.texts for v in layers]), pa.concat_arrays([v.hashes for v in layers]))
 
 
-def against_history(texts: pa.Array, hashes: pa.Array, seen: Versions) -> tuple[np.ndarray, int, list[int]]:
-    """Each row's version (its text: event_store.version_texts) against the earlier ones
-    (`seen`, and the rows before it): (the rows that are new versions, added to `seen`;
-    how many rows are duplicates, whose content hash equals the earlier version's; the
-    rows in conflict, whose content hash differs). The earlier versions are looked up
-    for all rows at once; where no version is twice in the rows, that is each row's
-    answer, else the rows are taken in order, each meeting the new ones before it."""
+def a_version_repeats(texts: pa.Array, instants: np.ndarray) -> bool:
+    """Whether a version (its text) is twice in the rows, `instants` being each row's
+    recorded_at in microseconds. Equal versions have equal instants (the instant is part
+    of the text), so only the texts of rows sharing an instant are compared: sorting the
+    instants costs about a twentieth of hashing every text (2 against 48 ms a 200,000 rows)."""
+    ordered = np.sort(instants)
+    shared = ordered[1:][ordered[1:] == ordered[:-1]]
+    if not len(shared):
+        return False
+    texts = texts.filter(pa.array(np.isin(instants, shared)))
+    return pc.count_distinct(texts, mode="all").as_py() < len(texts)
+
+
+def against_history(texts: pa.Array, hashes: pa.Array, seen: Versions,
+                    instants: np.ndarray) -> tuple[np.ndarray, int, list[int]]:
+    """Each row's version (its text: event_store.version_texts, `instants` its recorded_at
+    in microseconds) against the earlier ones (`seen`, and the rows before it): (the rows
+    that are new versions, added to `seen`; how many rows are duplicates, whose content
+    hash equals the earlier version's; the rows in conflict, whose content hash differs).
+    The earlier versions are looked up for all rows at once; where no version is twice in
+    the rows, that is each row's answer, else the rows are taken in order, each meeting
+    the new ones before it."""
     earlier = seen.earlier(texts)
-    if pc.count_distinct(texts, mode="all").as_py() == len(texts):
+    if not a_version_repeats(texts, instants):
         known = earlier.is_valid().to_numpy(zero_copy_only=False)
         same = pc.fill_null(pc.equal(earlier, hashes), False).to_numpy(zero_copy_only=False)
         new, duplicates, conflicts = np.flatnonzero(~known), int(same.sum()), np.flatnonzero(known & ~same).tolist()
@@ -373,9 +388,9 @@ def sort_rows(part: Part, lineage: dict, seen: Versions,
     is_valid[broken_at] = False
     valid = np.flatnonzero(is_valid)
     columns, digests = record_events(spec, chunk, parsed, is_valid)
-    micros = pa.array(_utc_micros(parsed.typed["recorded_at"].iloc[valid]))
-    texts = event_store.version_texts([columns[k] for k in key_columns(spec)], micros)
-    keep, duplicates, conflicts = against_history(texts, digests, seen)
+    micros = _utc_micros(parsed.typed["recorded_at"].iloc[valid])
+    texts = event_store.version_texts([columns[k] for k in key_columns(spec)], pa.array(micros))
+    keep, duplicates, conflicts = against_history(texts, digests, seen, micros)
     counts.duplicates = duplicates
     for i, cells in zip(conflicts, chunk.cells(valid[conflicts])):
         quarantine.add(spec.file, int(chunk.numbers[valid[i]]), cells, [f"{table}.key.conflict"],

@@ -9,6 +9,7 @@ import os
 import stat
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -390,7 +391,7 @@ def test_each_version_meets_the_earlier_ones_whichever_way_it_is_looked_up():
     seen.added.append(versions([("INF-3\x1f10", "c")]))   # an earlier file chunk of this submission
     rows = versions([("INF-1\x1f10", "a"), ("INF-4\x1f10", "d"), ("INF-2\x1f10", "x"), ("INF-3\x1f10", "c"),
                      ("INF-1\x1f20", "e")])             # duplicate, new, conflict, duplicate, new
-    new, duplicates, conflicts = ingest.against_history(rows.texts, rows.hashes, seen)
+    new, duplicates, conflicts = ingest.against_history(rows.texts, rows.hashes, seen, np.array([10, 10, 10, 10, 20]))
     assert (list(new), duplicates, conflicts) == ([1, 4], 2, [2])
     assert added(seen) == [("INF-3\x1f10", "c"), ("INF-4\x1f10", "d"), ("INF-1\x1f20", "e")]
     assert seen.accepted is accepted and accepted.texts.to_pylist() == ["INF-1\x1f10", "INF-2\x1f10"]   # untouched until committed
@@ -398,9 +399,21 @@ def test_each_version_meets_the_earlier_ones_whichever_way_it_is_looked_up():
     seen = ingest.Versions(accepted)
     rows = versions([("INF-5\x1f10", "f"), ("INF-1\x1f10", "a"), ("INF-5\x1f10", "f"), ("INF-5\x1f10", "g"),
                      ("INF-2\x1f10", "y")])   # new, duplicate, duplicate of row 1, conflict, conflict
-    new, duplicates, conflicts = ingest.against_history(rows.texts, rows.hashes, seen)
+    new, duplicates, conflicts = ingest.against_history(rows.texts, rows.hashes, seen, np.array([10] * 5))
     assert (list(new), duplicates, conflicts) == ([0], 2, [3, 4])
     assert added(seen) == [("INF-5\x1f10", "f")]
+
+
+def test_a_version_twice_is_found_among_the_rows_sharing_an_instant():
+    """Only rows with the same recorded_at can hold the same version: instants all
+    different, no repeat; an instant shared by two keys, no repeat; a key twice at one
+    instant, a repeat (wherever the two rows are)."""
+    texts = pa.array(["INF-1\x1f10", "INF-2\x1f10", "INF-1\x1f20", "INF-3\x1f30"])
+    assert not ingest.a_version_repeats(texts.slice(2), np.array([20, 30]))
+    assert not ingest.a_version_repeats(texts, np.array([10, 10, 20, 30]))
+    texts = pa.array(["INF-1\x1f10", "INF-2\x1f30", "INF-3\x1f20", "INF-1\x1f10"])
+    assert ingest.a_version_repeats(texts, np.array([10, 30, 20, 10]))
+    assert not ingest.a_version_repeats(pa.array([], pa.string()), np.array([], dtype=np.int64))
 
 
 def test_a_versions_text_is_its_key_and_microseconds():
