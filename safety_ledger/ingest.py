@@ -403,12 +403,13 @@ def sort_rows(part: Part, lineage: dict, seen: Versions,
     is_event[valid[kept]] = True
     n = len(keep)
     rows = pa.array(chunk.numbers[is_event], type=pa.int64())
-    events = dict(columns) if n == len(valid) else {name: arr.filter(kept) for name, arr in columns.items()}
+    events = dict(columns, content_hash=digests)
+    if n < len(valid):
+        events = {name: arr.filter(kept) for name, arr in events.items()}
     events.update(
         event_id=pc.binary_join_element_wise(f"{lineage['batch_id']}:{spec.file}:", rows.cast(pa.string()), ""),
         source_file=pa.repeat(pa.scalar(spec.file, pa.string()), n),
         source_row=rows,
-        content_hash=digests if n == len(valid) else digests.filter(kept),
         recorded_at_text=chunk.columns["recorded_at"].filter(is_event),
         **{k: pa.repeat(pa.scalar(v, event_schema.schema(table).field(k).type), n) for k, v in lineage.items()})
     counts.events = n

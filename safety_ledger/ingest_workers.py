@@ -37,7 +37,7 @@ import traceback
 import types
 from pathlib import Path
 
-from . import contract, event_store
+from . import contract, event_store, validation
 from .home import Home
 from .ingest import (WAVE_BYTES, Ledger, Progress, SubmissionReport, batch_id_of, earlier_ingests,
                      ingest_folders)
@@ -116,7 +116,6 @@ def plan_groups(complete: list[Path], ledger: Ledger, workers: int | None,
 def run_in_workers(home: Home, groups: list[list[tuple[int, Path]]], total: int,
                    progress: Progress) -> dict[int, SubmissionReport]:
     """Ingest each group in its own worker process; returns every report by its number."""
-    from . import validation
 
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)
@@ -184,7 +183,6 @@ def run_in_workers(home: Home, groups: list[list[tuple[int, Path]]], total: int,
 def _judge(home: Home, file: str, values, run_name: str, judged: list) -> tuple[str, object]:
     """GX's verdict on a worker's batch of distinct values, as the reply it waits for:
     ("ok", the failures) or ("failed", why), the results' identifiers added to `judged`."""
-    from . import validation
     try:
         failures, identifiers = validation.run_checkpoint(home, file, values, run_name)
     except Exception:  # noqa: BLE001 - the worker reports it, as if GX had run there
@@ -234,7 +232,6 @@ def _alive(pid: int) -> bool:
 def _index_what_was_rendered(home: Home, progress: Progress) -> None:
     """After a worker failed: the Data Docs index of what the workers committed and
     rendered (a re-run skips it), without hiding the failure if this fails too."""
-    from . import validation
     try:
         progress(f"GX Data Docs: {validation.build_data_docs(home)}")
     except Exception as e:  # noqa: BLE001 - the worker's failure is the one to report
@@ -283,8 +280,6 @@ def _use_jemalloc() -> None:
 
 def _worker(root: str, numbered: list[tuple[int, str]], total: int, wave_bytes: int,
             messages, replies, k: int, environment: dict[str, str], parent_pid: int) -> None:
-    from . import validation   # imported by the forkserver already
-
     home = Home(Path(root))
     try:
         os.environ.clear()

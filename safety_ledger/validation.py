@@ -218,8 +218,9 @@ def _first_rows(codes: np.ndarray) -> np.ndarray:
     values at most (a true/false, a presence), the first 1 is looked for instead."""
     if not len(codes):
         return np.zeros(0, dtype=np.int64)
-    if codes[0] == 0 and codes.max() <= 1:
-        return np.array([0, np.argmax(codes)] if codes.max() == 1 else [0], dtype=np.int64)
+    highest = codes.max()
+    if codes[0] == 0 and highest <= 1:
+        return np.array([0, np.argmax(codes)] if highest == 1 else [0], dtype=np.int64)
     highest = np.maximum.accumulate(codes)
     return np.flatnonzero(np.concatenate(([True], highest[1:] > highest[:-1])))
 
@@ -288,27 +289,18 @@ def distinct_values(frame: pd.DataFrame, groups: tuple[Group, ...]) -> Distinct:
     return Distinct(values, row_codes, value_codes)
 
 
-_pending_docs: dict[str, list] = {}   # home -> validation results of this process, not rendered
-_rendered_docs: dict[str, list] = {}  # home -> results whose pages are rendered, not yet indexed
+# home -> identifiers of this process's validation results: not yet rendered (pending), or
+# rendered and not yet indexed (rendered)
+_pending_docs: dict[str, list] = {}
+_rendered_docs: dict[str, list] = {}
 
 
-def take_pending_docs(home: Home) -> list:
-    """The validation results of this process not yet rendered."""
-    return _pending_docs.pop(str(home.root), [])
+def _take(docs: dict[str, list], home: Home) -> list:
+    return docs.pop(str(home.root), [])
 
 
-def add_pending_docs(home: Home, identifiers: list) -> None:
-    _pending_docs.setdefault(str(home.root), []).extend(identifiers)
-
-
-def take_rendered_docs(home: Home) -> list:
-    """The validation results whose pages were rendered since the last index build (an
-    ingest worker hands them to its parent)."""
-    return _rendered_docs.pop(str(home.root), [])
-
-
-def add_rendered_docs(home: Home, identifiers: list) -> None:
-    _rendered_docs.setdefault(str(home.root), []).extend(identifiers)
+def _add(docs: dict[str, list], home: Home, identifiers: list) -> None:
+    docs.setdefault(str(home.root), []).extend(identifiers)
 
 
 def wave_committed(home: Home) -> None:
@@ -318,7 +310,7 @@ def wave_committed(home: Home) -> None:
     if GX_ELSEWHERE is not None:
         GX_ELSEWHERE.wave_committed()
     else:
-        render_pages(home, take_pending_docs(home))
+        render_pages(home, _take(_pending_docs, home))
 
 
 @_timed
@@ -329,7 +321,7 @@ def render_pages(home: Home, identifiers: list) -> None:
         with _gx_files_lock(str(home.root)):
             _context(str(home.root)).build_data_docs(site_names=[DOCS_SITE], resource_identifiers=identifiers,
                                                      build_index=False)
-        add_rendered_docs(home, identifiers)
+        _add(_rendered_docs, home, identifiers)
 
 
 @_timed
@@ -339,8 +331,8 @@ def build_data_docs(home: Home) -> Path | None:
     together with at least one page: where every page is rendered already (render_pages),
     the last one is rendered again. Returns the index's path, or None when nothing was
     validated since the last index build."""
-    rendered = take_rendered_docs(home)
-    identifiers = take_pending_docs(home) or rendered[-1:]
+    rendered = _take(_rendered_docs, home)
+    identifiers = _take(_pending_docs, home) or rendered[-1:]
     if not identifiers:
         return None
     with _gx_files_lock(str(home.root)):
@@ -472,7 +464,7 @@ def validate(home: Home, spec: contract.FileSpec, frame: pd.DataFrame, run_name:
         failures = GX_ELSEWHERE.run_checkpoint(spec.file, distinct.values, run_name)
     else:
         failures, identifiers = run_checkpoint(home, spec.file, distinct.values, run_name)
-        add_pending_docs(home, identifiers)
+        _add(_pending_docs, home, identifiers)
     broken: dict[int, list[Violation]] = defaultdict(list)
     for failure in failures:   # a group's columns share its codes
         unexpected = np.unique(distinct.value_codes[failure.column][failure.positions])
